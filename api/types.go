@@ -1,0 +1,203 @@
+package api
+
+// Request and response bodies of the HTTP API (SPEC §4). Binary fields are
+// strings here, standard base64 with padding (*B64) or lower-case hex
+// (PayloadB3); Decode* in encoding.go turns them into bytes strictly.
+
+// CreateKeyRequest is the body of POST /v1/kms/keys.
+type CreateKeyRequest struct {
+	Tenant  string            `json:"tenant"`
+	Purpose string            `json:"purpose"`
+	Alg     string            `json:"alg"`
+	OpID    string            `json:"op_id,omitempty"`
+	Labels  map[string]string `json:"labels,omitempty"`
+}
+
+// CreateKeyResponse is the 201 answer to a create: the new key's kid (#v1)
+// and its KeyInfo.
+type CreateKeyResponse struct {
+	KID string  `json:"kid"`
+	Key KeyInfo `json:"key"`
+}
+
+// KeyInfo describes a key and all its versions; it never holds private
+// material.
+type KeyInfo struct {
+	Name               string            `json:"name"`
+	KID                string            `json:"kid"`
+	Tenant             string            `json:"tenant"`
+	Purpose            string            `json:"purpose"`
+	Alg                string            `json:"alg"`
+	CreatedAt          string            `json:"created_at"`
+	CurrentVersion     uint32            `json:"current_version"`
+	MinVerifyVersion   uint32            `json:"min_verify_version"`
+	AutoRotateDays     uint32            `json:"auto_rotate_days,omitempty"`
+	DestroyWaitingDays uint32            `json:"destroy_waiting_days,omitempty"`
+	Labels             map[string]string `json:"labels"`
+	Versions           []VersionInfo     `json:"versions"`
+}
+
+// Version states of SPEC §4.
+const (
+	StateEnabled          = "enabled"
+	StateDisabled         = "disabled"
+	StateDestroyScheduled = "destroy_scheduled"
+	StateDestroyed        = "destroyed"
+)
+
+// VersionInfo is one version of a key.
+type VersionInfo struct {
+	Version      uint32 `json:"version"`
+	State        string `json:"state"`
+	CreatedAt    string `json:"created_at"`
+	PublicKeyB64 string `json:"public_key_b64"`
+}
+
+// ListKeysResponse is the answer to GET /v1/kms/keys. NextPageToken is empty
+// on the last page.
+type ListKeysResponse struct {
+	Keys          []KeyInfo `json:"keys"`
+	NextPageToken string    `json:"next_page_token"`
+}
+
+// RotateRequest is the body of POST /v1/kms/keys/{key}/rotate (may be empty).
+type RotateRequest struct {
+	OpID string `json:"op_id,omitempty"`
+}
+
+// RotateResponse names the new current version and the one before it.
+type RotateResponse struct {
+	KID      string `json:"kid"`
+	Previous string `json:"previous"`
+}
+
+// SignRequest is the body of POST /v1/kms/sign and an item of a sign batch.
+// Exactly one of PayloadB3 and MessageB64 is given.
+type SignRequest struct {
+	KID        string `json:"kid"`
+	PayloadB3  string `json:"payload_b3,omitempty"`
+	MessageB64 string `json:"message_b64,omitempty"`
+	ContextB64 string `json:"context_b64,omitempty"`
+	OpID       string `json:"op_id,omitempty"`
+}
+
+// Signature is one component signature.
+type Signature struct {
+	Alg          string `json:"alg"`
+	SignatureB64 string `json:"signature_b64"`
+}
+
+// SignResponse carries the full kid (with the version that signed) and the
+// signatures, one per component.
+type SignResponse struct {
+	KID  string      `json:"kid"`
+	Sigs []Signature `json:"sigs"`
+}
+
+// VerifyPolicy selects the verification mode of a hybrid key.
+type VerifyPolicy struct {
+	Mode string `json:"mode"`
+}
+
+// VerifyRequest is the body of POST /v1/kms/verify and an item of a verify
+// batch. KID may be a key id or a key name (the current version).
+type VerifyRequest struct {
+	KID        string        `json:"kid"`
+	PayloadB3  string        `json:"payload_b3,omitempty"`
+	MessageB64 string        `json:"message_b64,omitempty"`
+	Sigs       []Signature   `json:"sigs"`
+	ContextB64 string        `json:"context_b64,omitempty"`
+	Policy     *VerifyPolicy `json:"policy,omitempty"`
+}
+
+// VerifyDetails says which components were checked and which mode held.
+type VerifyDetails struct {
+	Checked       []string `json:"checked"`
+	SatisfiedMode string   `json:"satisfied_mode,omitempty"`
+}
+
+// VerifyResponse: a wrong signature is OK false with status 200.
+type VerifyResponse struct {
+	OK      bool          `json:"ok"`
+	Details VerifyDetails `json:"details"`
+}
+
+// SignBatchRequest is the body of POST /v1/kms/sign/batch (at most MaxBatch
+// items).
+type SignBatchRequest struct {
+	Items []SignRequest `json:"items"`
+}
+
+// SignBatchResult is one slot of a sign batch: either KID and Sigs, or Error.
+type SignBatchResult struct {
+	KID   string      `json:"kid,omitempty"`
+	Sigs  []Signature `json:"sigs,omitempty"`
+	Error *ItemError  `json:"error,omitempty"`
+}
+
+// SignBatchResponse holds one result per item, in order.
+type SignBatchResponse struct {
+	Results []SignBatchResult `json:"results"`
+}
+
+// VerifyBatchRequest is the body of POST /v1/kms/verify/batch.
+type VerifyBatchRequest struct {
+	Items []VerifyRequest `json:"items"`
+}
+
+// VerifyBatchResult is one slot of a verify batch: OK, or Error.
+type VerifyBatchResult struct {
+	OK    bool       `json:"ok"`
+	Error *ItemError `json:"error,omitempty"`
+}
+
+// VerifyBatchResponse: AllOK is true only when every item verified.
+type VerifyBatchResponse struct {
+	AllOK   bool                `json:"all_ok"`
+	Results []VerifyBatchResult `json:"results"`
+}
+
+// MintTokenRequest is the body of POST /v1/kms/tokens (scope kms:admin), an
+// extension of SPEC §5 that backs `ron-kms token mint`. Every field narrows
+// the token; TTL is a Go duration ("24h").
+type MintTokenRequest struct {
+	Scopes    []string `json:"scopes,omitempty"`
+	Tenant    string   `json:"tenant,omitempty"`
+	KeyPrefix string   `json:"key_prefix,omitempty"`
+	Algs      []string `json:"algs,omitempty"`
+	TTL       string   `json:"ttl,omitempty"`
+}
+
+// MintTokenResponse carries the new token (a secret) and its identifier (not
+// a secret: it is what the audit log calls the actor).
+type MintTokenResponse struct {
+	Token string `json:"token"`
+	ID    string `json:"id"`
+}
+
+// BuildInfo is the body of GET /version.
+type BuildInfo struct {
+	Version   string   `json:"version"`
+	GoVersion string   `json:"go_version"`
+	Algs      []string `json:"algs"`
+	Store     string   `json:"store"`
+}
+
+// Readiness is the 200 body of GET /readyz. When the server is not ready it
+// answers 503 with the error envelope, whose message lists every reason.
+type Readiness struct {
+	Ready bool `json:"ready"`
+}
+
+// Limits of the contract.
+const (
+	MaxBatch         = 1000     // items in one batch
+	MaxMessage       = 64 << 10 // bytes of message_b64, decoded
+	MaxContext       = 255      // bytes of context_b64, decoded
+	DefaultBodyLimit = 1 << 20  // request body cap
+	MaxLabels        = 64       // labels per key
+	MaxLabelLen      = 128      // bytes per label key or value
+	MaxOpIDLen       = 128      // bytes of an op_id
+	DefaultListLimit = 100      // keys per page when limit is not given
+	MaxListLimit     = 1000     // largest page
+)
