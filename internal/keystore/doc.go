@@ -1,0 +1,18 @@
+// Package keystore is the core of ron-kms: key metadata, versions and
+// rotation, and the cryptographic operations on bytes (sign, verify, batch).
+//
+// It knows nothing of HTTP, JSON or the wire encodings: callers hand it key
+// names, versions and raw bytes. Private seeds live in the Store only as
+// records sealed by a seal.Sealer, bound to (key name, version, alg); they are
+// unsealed on first use and kept, expanded, in a bounded in-memory cache so
+// that no request pays for unsealing.
+//
+// Store layout (all keys are strings, values opaque to the store):
+//
+//	k/<tenant>/<purpose>/<alg>/<uuid>        key metadata (JSON, no secrets)
+//	s/<tenant>/<purpose>/<alg>/<uuid>/<v>    sealed seed of version v (v zero-padded)
+//	op/<tenant>/<op_id>                      result of an idempotent create or rotate
+//	meta/<name>                              server secrets (sealed) and the KEK check
+//
+// Every method of *Keystore is safe for concurrent use.
+package keystore

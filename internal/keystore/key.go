@@ -1,0 +1,105 @@
+package keystore
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// State is the lifecycle state of one key version.
+type State string
+
+// Version states. Only Enabled versions sign (and only the current one),
+// verify and unwrap.
+const (
+	Enabled          State = "enabled"
+	Disabled         State = "disabled"
+	DestroyScheduled State = "destroy_scheduled"
+	Destroyed        State = "destroyed"
+)
+
+// Key is a snapshot of a key's metadata. It holds no secret. A *Key returned
+// by the Keystore is shared and must not be modified.
+type Key struct {
+	Name             string            `json:"name"` // tenant/purpose/alg/uuid
+	Tenant           string            `json:"tenant"`
+	Purpose          string            `json:"purpose"`
+	Alg              string            `json:"alg"`
+	UUID             string            `json:"uuid"`
+	CreatedAt        time.Time         `json:"created_at"`
+	Current          uint32            `json:"current"`
+	MinVerify        uint32            `json:"min_verify"`
+	Labels           map[string]string `json:"labels,omitempty"`
+	Versions         []Version         `json:"versions"` // Versions[i].Number == i+1
+	DestroyWaitDays  uint32            `json:"destroy_wait_days,omitempty"`
+	AutoRotateDays   uint32            `json:"auto_rotate_days,omitempty"`
+	revision         int64             // store revision of this snapshot
+}
+
+// Version is one version of a key.
+type Version struct {
+	Number    uint32    `json:"n"`
+	State     State     `json:"state"`
+	CreatedAt time.Time `json:"created_at"`
+	PublicKey []byte    `json:"pub"`
+}
+
+// Version returns version n, or false.
+func (k *Key) Version(n uint32) (*Version, bool) {
+	if n == 0 || int(n) > len(k.Versions) {
+		return nil, false
+	}
+	return &k.Versions[n-1], true
+}
+
+// KID returns the key id of version n: name#vN.
+func (k *Key) KID(n uint32) string {
+	return k.Name + "#v" + strconv.FormatUint(uint64(n), 10)
+}
+
+func (k *Key) clone() *Key {
+	c := *k
+	c.Versions = append([]Version(nil), k.Versions...)
+	if k.Labels != nil {
+		c.Labels = make(map[string]string, len(k.Labels))
+		for a, b := range k.Labels {
+			c.Labels[a] = b
+		}
+	}
+	return &c
+}
+
+func decodeKey(b []byte, rev int64) (*Key, error) {
+	var k Key
+	if err := json.Unmarshal(b, &k); err != nil {
+		return nil, fmt.Errorf("keystore: corrupt key record: %v", err)
+	}
+	for i, v := range k.Versions {
+		if v.Number != uint32(i+1) {
+			return nil, fmt.Errorf("keystore: corrupt key record %s: version %d at slot %d", k.Name, v.Number, i)
+		}
+	}
+	if k.Current == 0 || int(k.Current) > len(k.Versions) {
+		return nil, fmt.Errorf("keystore: corrupt key record %s: current version %d", k.Name, k.Current)
+	}
+	k.revision = rev
+	return &k, nil
+}
+
+func (k *Key) encode() []byte {
+	b, err := json.Marshal(k)
+	if err != nil {
+		panic("keystore: encoding key metadata: " + err.Error()) // only plain types: cannot fail
+	}
+	return b
+}
+
+// Store keys.
+func keyPath(name string) string { return "k/" + name }
+
+func sealedPath(name string, v uint32) string {
+	return fmt.Sprintf("s/%s/%010d", name, v)
+}
+
+func opPath(tenant, opID string) string { return "op/" + tenant + "/" + opID }

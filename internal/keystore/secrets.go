@@ -1,0 +1,64 @@
+package keystore
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+
+	"github.com/ron-kms/ron-kms/internal/seal"
+	"github.com/ron-kms/ron-kms/internal/storage"
+)
+
+// ServerSecret returns the server secret called name (such as the token root
+// key), creating it with size random bytes on first use. It is stored sealed
+// like any key. The caller owns the returned slice and should clear it when
+// done.
+func (ks *Keystore) ServerSecret(ctx context.Context, name string, size int) ([]byte, error) {
+	b := seal.Binding{Name: "server/" + name, Version: 1, Alg: "secret"}
+	path := "meta/" + name
+	for attempt := 0; attempt < 2; attempt++ {
+		it, err := ks.store.Get(ctx, path)
+		if err == nil {
+			s, err := ks.sealer.Open(b, it.Value)
+			if err != nil {
+				return nil, fmt.Errorf("%w: server secret %s: %v", ErrWrongKEK, name, err)
+			}
+			if len(s) != size {
+				return nil, fmt.Errorf("keystore: server secret %s has %d bytes, want %d", name, len(s), size)
+			}
+			return s, nil
+		}
+		if !errors.Is(err, storage.ErrNotFound) {
+			return nil, storeErr(err)
+		}
+		s := make([]byte, size)
+		rand.Read(s)
+		sealed, err := ks.sealer.Seal(b, s)
+		if err != nil {
+			clear(s)
+			return nil, fmt.Errorf("keystore: sealing server secret: %w", err)
+		}
+		_, err = ks.store.Apply(ctx, storage.Mutation{Key: path, Value: sealed, Expect: storage.MustNotExist})
+		if err == nil {
+			return s, nil
+		}
+		clear(s)
+		if !errors.Is(err, storage.ErrConflict) {
+			return nil, storeErr(err)
+		}
+		// Another node created it first: read theirs.
+	}
+	return nil, fmt.Errorf("%w: server secret %s keeps changing", ErrUnavailable, name)
+}
+
+// checkKEK binds the store to its key-encryption key: the first open seals a
+// check value; later opens must be able to open it.
+func (ks *Keystore) checkKEK(ctx context.Context) error {
+	s, err := ks.ServerSecret(ctx, "kek-check", 32)
+	if err != nil {
+		return err
+	}
+	clear(s)
+	return nil
+}
