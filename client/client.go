@@ -1,0 +1,144 @@
+// Package client is the typed Go client of the ron-kms HTTP API. Every
+// method takes a context first and returns either a result or an error; a
+// contract error is an *Error whose Unwrap gives one of the sentinels below,
+// so callers can write errors.Is(err, client.ErrNotFound).
+//
+// A Client is safe for concurrent use. It holds the bearer token, a secret,
+// and never prints it.
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/ron-kms/ron-kms/api"
+)
+
+// Sentinels, one per contract error code.
+var (
+	ErrBadRequest       = errors.New("ron-kms: bad request")
+	ErrUnsupported      = errors.New("ron-kms: unsupported")
+	ErrUnauthenticated  = errors.New("ron-kms: unauthenticated")
+	ErrNoCapability     = errors.New("ron-kms: no capability")
+	ErrNotFound         = errors.New("ron-kms: not found")
+	ErrConflict         = errors.New("ron-kms: conflict")
+	ErrTooLarge         = errors.New("ron-kms: too large")
+	ErrBackpressure     = errors.New("ron-kms: backpressure")
+	ErrInternal         = errors.New("ron-kms: internal error")
+	ErrStoreUnavailable = errors.New("ron-kms: store unavailable")
+	ErrTimeout          = errors.New("ron-kms: timeout")
+)
+
+var sentinels = map[api.Code]error{
+	api.CodeBadRequest: ErrBadRequest, api.CodeUnsupported: ErrUnsupported,
+	api.CodeUnauthenticated: ErrUnauthenticated, api.CodeNoCapability: ErrNoCapability,
+	api.CodeNotFound: ErrNotFound, api.CodeConflict: ErrConflict, api.CodeTooLarge: ErrTooLarge,
+	api.CodeBackpressure: ErrBackpressure, api.CodeInternal: ErrInternal,
+	api.CodeStoreUnavailable: ErrStoreUnavailable, api.CodeTimeout: ErrTimeout,
+}
+
+// Error is a contract error answered by the server.
+type Error struct {
+	Status int
+	Body   api.ErrorBody
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("ron-kms: %s (HTTP %d): %s", e.Body.Code, e.Status, e.Body.Message)
+}
+
+// Unwrap returns the sentinel of the error's code (ErrInternal for an
+// unknown code).
+func (e *Error) Unwrap() error {
+	if s, ok := sentinels[e.Body.Code]; ok {
+		return s
+	}
+	return ErrInternal
+}
+
+// DefaultAddr is where the CLI looks for a server when RON_KMS_ADDR is unset.
+const DefaultAddr = "http://127.0.0.1:9446"
+
+// Client talks to one ron-kms server.
+type Client struct {
+	base  string
+	token string
+	hc    *http.Client
+}
+
+// New returns a client for the server at addr (such as
+// "http://127.0.0.1:9446") that authenticates with token. hc may be nil for a
+// client with a 30 s timeout.
+func New(addr, token string, hc *http.Client) (*Client, error) {
+	u, err := url.Parse(addr)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("client: %q is not an http(s) address", addr)
+	}
+	if hc == nil {
+		hc = &http.Client{Timeout: 30 * time.Second}
+	}
+	return &Client{base: strings.TrimRight(addr, "/"), token: strings.TrimSpace(token), hc: hc}, nil
+}
+
+// do sends one request and decodes a 2xx answer into out.
+func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return fmt.Errorf("client: encoding request: %w", err)
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return fmt.Errorf("client: %w", err)
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("client: %s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return fmt.Errorf("client: reading response: %w", err)
+	}
+	if resp.StatusCode/100 != 2 {
+		var e api.Error
+		if json.Unmarshal(b, &e) != nil || e.Err.Code == "" {
+			return &Error{Status: resp.StatusCode, Body: api.ErrorBody{Code: api.CodeInternal,
+				Message: fmt.Sprintf("unexpected HTTP %d without an error envelope", resp.StatusCode)}}
+		}
+		return &Error{Status: resp.StatusCode, Body: e.Err}
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		return fmt.Errorf("client: decoding response: %w", err)
+	}
+	return nil
+}
+
+// keyPath is the path of a key name: /v1/kms/keys/tenant/purpose/alg/uuid.
+func keyPath(name string) (string, error) {
+	n, err := api.ParseKeyName(name)
+	if err != nil {
+		return "", err
+	}
+	return "/v1/kms/keys/" + n.String(), nil
+}

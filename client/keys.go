@@ -1,0 +1,105 @@
+package client
+
+import (
+	"context"
+	"net/url"
+	"strconv"
+
+	"github.com/ron-kms/ron-kms/api"
+)
+
+// CreateKey creates a key (scope kms:create).
+func (c *Client) CreateKey(ctx context.Context, req api.CreateKeyRequest) (*api.CreateKeyResponse, error) {
+	var out api.CreateKeyResponse
+	return &out, c.do(ctx, "POST", "/v1/kms/keys", req, &out)
+}
+
+// GetKey returns a key's metadata by key name (scope kms:read).
+func (c *Client) GetKey(ctx context.Context, name string) (*api.KeyInfo, error) {
+	p, err := keyPath(name)
+	if err != nil {
+		return nil, err
+	}
+	var out api.KeyInfo
+	return &out, c.do(ctx, "GET", p, nil, &out)
+}
+
+// ListOptions select a page of keys; zero values mean "any" and the
+// server's default page size.
+type ListOptions struct {
+	Tenant, Purpose string
+	Limit           int
+	PageToken       string
+}
+
+// ListKeys returns one page of the keys the token may see (scope kms:read).
+func (c *Client) ListKeys(ctx context.Context, o ListOptions) (*api.ListKeysResponse, error) {
+	q := url.Values{}
+	if o.Tenant != "" {
+		q.Set("tenant", o.Tenant)
+	}
+	if o.Purpose != "" {
+		q.Set("purpose", o.Purpose)
+	}
+	if o.Limit > 0 {
+		q.Set("limit", strconv.Itoa(o.Limit))
+	}
+	if o.PageToken != "" {
+		q.Set("page_token", o.PageToken)
+	}
+	p := "/v1/kms/keys"
+	if len(q) > 0 {
+		p += "?" + q.Encode()
+	}
+	var out api.ListKeysResponse
+	return &out, c.do(ctx, "GET", p, nil, &out)
+}
+
+// RotateKey makes a new current version (scope kms:rotate). opID, if not
+// empty, makes the call idempotent.
+func (c *Client) RotateKey(ctx context.Context, name, opID string) (*api.RotateResponse, error) {
+	p, err := keyPath(name)
+	if err != nil {
+		return nil, err
+	}
+	var out api.RotateResponse
+	return &out, c.do(ctx, "POST", p+"/rotate", api.RotateRequest{OpID: opID}, &out)
+}
+
+// Sign signs a digest or message (scope kms:sign).
+func (c *Client) Sign(ctx context.Context, req api.SignRequest) (*api.SignResponse, error) {
+	var out api.SignResponse
+	return &out, c.do(ctx, "POST", "/v1/kms/sign", req, &out)
+}
+
+// Verify checks signatures (scope kms:verify). A wrong signature is
+// OK == false with a nil error.
+func (c *Client) Verify(ctx context.Context, req api.VerifyRequest) (*api.VerifyResponse, error) {
+	var out api.VerifyResponse
+	return &out, c.do(ctx, "POST", "/v1/kms/verify", req, &out)
+}
+
+// SignBatch signs up to api.MaxBatch items in one request.
+func (c *Client) SignBatch(ctx context.Context, items []api.SignRequest) (*api.SignBatchResponse, error) {
+	var out api.SignBatchResponse
+	return &out, c.do(ctx, "POST", "/v1/kms/sign/batch", api.SignBatchRequest{Items: items}, &out)
+}
+
+// VerifyBatch verifies up to api.MaxBatch items in one request.
+func (c *Client) VerifyBatch(ctx context.Context, items []api.VerifyRequest) (*api.VerifyBatchResponse, error) {
+	var out api.VerifyBatchResponse
+	return &out, c.do(ctx, "POST", "/v1/kms/verify/batch", api.VerifyBatchRequest{Items: items}, &out)
+}
+
+// MintToken asks the server for a new token (scope kms:admin, unrestricted
+// token). The returned token is a secret.
+func (c *Client) MintToken(ctx context.Context, req api.MintTokenRequest) (*api.MintTokenResponse, error) {
+	var out api.MintTokenResponse
+	return &out, c.do(ctx, "POST", "/v1/kms/tokens", req, &out)
+}
+
+// Version returns the server's build information (no token needed).
+func (c *Client) Version(ctx context.Context) (*api.BuildInfo, error) {
+	var out api.BuildInfo
+	return &out, c.do(ctx, "GET", "/version", nil, &out)
+}

@@ -1,0 +1,158 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/ron-kms/ron-kms/internal/server"
+)
+
+func newServe() *cobra.Command {
+	cfg := server.Defaults()
+	var configFile, logLevel string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the ron-kms server",
+		Long: `Run the ron-kms server.
+
+On first start it creates the data directory (0700) with:
+  kms.db        the embedded key store (bbolt); private keys only sealed
+  root.key      the key-encryption key (0600), unless --kek-passphrase-env is set
+  admin.token   a token with every scope (0600): keep it safe, mint narrower ones
+
+Every flag can also be set as an environment variable RON_KMS_<FLAG> (upper
+case, '-' as '_', e.g. RON_KMS_LISTEN) or as a key of a JSON config file given
+with --config (e.g. {"listen": "127.0.0.1:9446"}). Precedence: flags, then
+environment, then config file, then defaults.
+
+--store memory runs in amnesia mode: nothing is written to disk, every key is
+lost at exit, and the admin token is printed once on standard output.
+
+Listening on a non-loopback address without TLS is refused unless
+--insecure-plaintext is given. SIGINT or SIGTERM stop the server after the
+requests in flight have finished.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := applyConfig(cmd.Flags(), configFile); err != nil {
+				return err
+			}
+			log, err := newLogger(cmd, logLevel)
+			if err != nil {
+				return err
+			}
+			return serve(cmd, cfg, log)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "data directory")
+	f.StringVar(&cfg.Listen, "listen", cfg.Listen, "address to listen on (host:port; port 0 picks a free one)")
+	f.StringVar(&configFile, "config", "", "JSON config file with flag names as keys")
+	f.StringVar(&cfg.Store, "store", cfg.Store, "key store: bolt (embedded file <data-dir>/kms.db) or memory (amnesia)")
+	f.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate file (PEM)")
+	f.StringVar(&cfg.TLSKey, "tls-key", "", "TLS private key file (PEM)")
+	f.BoolVar(&cfg.InsecurePlaintext, "insecure-plaintext", false, "allow a non-loopback listener without TLS")
+	f.StringVar(&cfg.PassphraseEnv, "kek-passphrase-env", "", "derive the key-encryption key (Argon2id) from the passphrase in this environment variable instead of root.key")
+	f.Int64Var(&cfg.BodyLimit, "body-limit", cfg.BodyLimit, "request body cap in bytes")
+	f.IntVar(&cfg.CacheSize, "cache-size", 0, "keys kept unsealed in memory (default 100000)")
+	f.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", cfg.ShutdownGrace, "how long in-flight requests may finish at shutdown")
+	f.DurationVar(&cfg.ReadHeaderTimeout, "read-header-timeout", cfg.ReadHeaderTimeout, "HTTP read-header timeout")
+	f.DurationVar(&cfg.ReadTimeout, "read-timeout", cfg.ReadTimeout, "HTTP read timeout")
+	f.DurationVar(&cfg.WriteTimeout, "write-timeout", cfg.WriteTimeout, "HTTP write timeout")
+	f.DurationVar(&cfg.IdleTimeout, "idle-timeout", cfg.IdleTimeout, "HTTP keep-alive idle timeout")
+	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	return cmd
+}
+
+func newLogger(cmd *cobra.Command, level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %v", err)
+	}
+	return slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: l})), nil
+}
+
+func serve(cmd *cobra.Command, cfg server.Config, log *slog.Logger) error {
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	srv, err := server.Open(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return err
+	}
+	scheme := "http"
+	if cfg.TLSCert != "" {
+		scheme = "https"
+	}
+	if cfg.Store == "memory" {
+		log.Warn("amnesia mode: the store lives in memory only; nothing is written to disk and every key is lost at exit")
+		fmt.Fprintf(cmd.OutOrStdout(), "admin token (amnesia mode, shown once): %s\n", srv.AmnesiaAdminToken())
+	}
+	log.Info("serving", slog.String("addr", scheme+"://"+ln.Addr().String()),
+		slog.String("store", cfg.Store), slog.String("data_dir", cfg.DataDir))
+	err = srv.Serve(ctx, ln)
+	log.Info("stopped")
+	return err
+}
+
+// applyConfig fills every flag the command line did not set from
+// RON_KMS_<FLAG>, then from the JSON config file.
+func applyConfig(fs *pflag.FlagSet, file string) error {
+	if file == "" {
+		file = os.Getenv("RON_KMS_CONFIG")
+	}
+	fileVals := map[string]json.RawMessage{}
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return fmt.Errorf("--config: %w", err)
+		}
+		if err := json.Unmarshal(b, &fileVals); err != nil {
+			return fmt.Errorf("--config %s: not a JSON object: %v", file, err)
+		}
+		for k := range fileVals {
+			if fs.Lookup(k) == nil || k == "config" {
+				return fmt.Errorf("--config %s: unknown setting %q", file, k)
+			}
+		}
+	}
+	var ferr error
+	fs.VisitAll(func(f *pflag.Flag) {
+		if ferr != nil || f.Changed || f.Name == "config" {
+			return
+		}
+		env := "RON_KMS_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(env); ok {
+			if err := f.Value.Set(v); err != nil {
+				ferr = fmt.Errorf("%s: %v", env, err)
+			}
+			return
+		}
+		raw, ok := fileVals[f.Name]
+		if !ok {
+			return
+		}
+		// Strings are unquoted; numbers and booleans are used as written.
+		v := string(raw)
+		var str string
+		if json.Unmarshal(raw, &str) == nil {
+			v = str
+		}
+		if err := f.Value.Set(v); err != nil {
+			ferr = fmt.Errorf("--config %s: %s: %v", file, f.Name, err)
+		}
+	})
+	return ferr
+}

@@ -1,0 +1,122 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/ron-kms/ron-kms/api"
+	"github.com/ron-kms/ron-kms/internal/captoken"
+	"github.com/ron-kms/ron-kms/internal/keystore"
+)
+
+// httpError is an error with an explicit contract code, made by handlers for
+// input they reject themselves.
+type httpError struct {
+	code   api.Code
+	msg    string
+	status int // overrides code.Status() when not zero (405)
+}
+
+func (e *httpError) Error() string { return e.msg }
+
+func errorf(code api.Code, format string, args ...any) error {
+	return &httpError{code: code, msg: fmt.Sprintf(format, args...)}
+}
+
+// hints tell the caller what to do about an error class.
+var hints = map[api.Code]string{
+	api.CodeBadRequest:       "fix the request; see the message",
+	api.CodeUnsupported:      "this key or server does not offer that algorithm or mode",
+	api.CodeUnauthenticated:  "send a valid, unexpired token: Authorization: Bearer <token>",
+	api.CodeNoCapability:     "use a token whose caveats allow this scope, tenant, key and algorithm",
+	api.CodeNotFound:         "check the key id and version",
+	api.CodeConflict:         "re-read the key and retry with the current version or a new op_id",
+	api.CodeTooLarge:         "send a smaller body or fewer batch items",
+	api.CodeBackpressure:     "retry after the Retry-After delay",
+	api.CodeInternal:         "report it with the request_id",
+	api.CodeStoreUnavailable: "retry after the Retry-After delay",
+	api.CodeTimeout:          "retry; the backend was too slow",
+}
+
+// errorOf is the one place where errors become contract codes. The message
+// is the error's text: every error in the service is written so that it
+// never contains key material, tokens or payloads.
+func errorOf(err error) (api.Code, string) {
+	var he *httpError
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &he):
+		return he.code, he.msg
+	case errors.As(err, &mbe):
+		return api.CodeTooLarge, fmt.Sprintf("request body is larger than %d bytes", mbe.Limit)
+	case errors.Is(err, captoken.ErrUnauthenticated):
+		return api.CodeUnauthenticated, err.Error()
+	case errors.Is(err, captoken.ErrNoCapability):
+		return api.CodeNoCapability, err.Error()
+	case errors.Is(err, api.ErrBadKID), errors.Is(err, api.ErrEncoding):
+		return api.CodeBadRequest, err.Error()
+	case errors.Is(err, keystore.ErrNotFound):
+		return api.CodeNotFound, err.Error()
+	case errors.Is(err, keystore.ErrNotCurrent), errors.Is(err, keystore.ErrConflict):
+		return api.CodeConflict, err.Error()
+	case errors.Is(err, keystore.ErrUnsupported):
+		return api.CodeUnsupported, err.Error()
+	case errors.Is(err, keystore.ErrInvalidArgument), errors.Is(err, keystore.ErrInvalidSignature):
+		return api.CodeBadRequest, err.Error()
+	case errors.Is(err, keystore.ErrUnavailable):
+		return api.CodeStoreUnavailable, err.Error()
+	case errors.Is(err, context.DeadlineExceeded):
+		return api.CodeTimeout, "the operation passed its deadline"
+	}
+	return api.CodeInternal, "internal error"
+}
+
+// itemError converts err for a batch slot.
+func itemError(err error) *api.ItemError {
+	code, msg := errorOf(err)
+	return &api.ItemError{Code: code, Message: msg}
+}
+
+// writeError sends the contract's error envelope.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	code, msg := errorOf(err)
+	status := code.Status()
+	var he *httpError
+	if errors.As(err, &he) && he.status != 0 {
+		status = he.status
+	}
+	if code == api.CodeInternal {
+		s.log.LogAttrs(r.Context(), slog.LevelError, "internal error",
+			slog.String("request_id", requestID(r.Context())), slog.String("error", err.Error()))
+	}
+	if code.Retryable() {
+		w.Header().Set("Retry-After", "1")
+	}
+	body := api.Error{Err: api.ErrorBody{
+		Code:      code,
+		Message:   msg,
+		Retryable: code.Retryable(),
+		Hint:      hints[code],
+		TS:        time.Now().UTC().Format(time.RFC3339),
+		RequestID: requestID(r.Context()),
+	}}
+	writeJSON(w, status, body)
+}
+
+// writeJSON sends v with status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		// Only our own response types are encoded: this is a bug.
+		status = http.StatusInternalServerError
+		b = []byte(`{"error":{"code":"Internal","message":"encoding the response failed","retryable":false,"hint":"","ts":"","request_id":""}}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}

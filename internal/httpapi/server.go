@@ -1,0 +1,190 @@
+// Package httpapi is the HTTP face of ron-kms (SPEC §4): one handler per
+// route, each doing decode → authorize → keystore → encode, and exactly one
+// function, errorOf, that turns errors into the contract's status and code.
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/ron-kms/ron-kms/api"
+	"github.com/ron-kms/ron-kms/internal/captoken"
+	"github.com/ron-kms/ron-kms/internal/keystore"
+	"github.com/ron-kms/ron-kms/internal/metrics"
+)
+
+// Options configure a Server.
+type Options struct {
+	// BodyLimit caps request bodies in bytes; api.DefaultBodyLimit when 0.
+	BodyLimit int64
+	// Build is served at /version.
+	Build api.BuildInfo
+	// Ready returns the reasons the server is not ready (none when ready).
+	Ready func(ctx context.Context) []string
+	// Now is the clock for token expiry; time.Now when nil.
+	Now func() time.Time
+}
+
+// Server serves the API. Safe for concurrent use.
+type Server struct {
+	ks      *keystore.Keystore
+	auth    *captoken.Authority
+	metrics *metrics.Metrics
+	log     *slog.Logger
+	opts    Options
+	mux     *http.ServeMux
+}
+
+// New builds a Server over a keystore and a token authority.
+func New(ks *keystore.Keystore, auth *captoken.Authority, m *metrics.Metrics, log *slog.Logger, opts Options) *Server {
+	if opts.BodyLimit <= 0 {
+		opts.BodyLimit = api.DefaultBodyLimit
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Ready == nil {
+		opts.Ready = func(context.Context) []string { return nil }
+	}
+	s := &Server{ks: ks, auth: auth, metrics: m, log: log, opts: opts, mux: http.NewServeMux()}
+	s.routes()
+	return s
+}
+
+const keyPath = "/v1/kms/keys/{tenant}/{purpose}/{alg}/{uuid}"
+
+func (s *Server) routes() {
+	s.handle("POST /v1/kms/keys", captoken.ScopeCreate, s.createKey)
+	s.handle("GET /v1/kms/keys", captoken.ScopeRead, s.listKeys)
+	s.handle("GET "+keyPath, captoken.ScopeRead, s.getKey)
+	s.handle("POST "+keyPath+"/rotate", captoken.ScopeRotate, s.rotateKey)
+	s.handle("POST /v1/kms/sign", captoken.ScopeSign, s.sign)
+	s.handle("POST /v1/kms/verify", captoken.ScopeVerify, s.verify)
+	s.handle("POST /v1/kms/sign/batch", captoken.ScopeSign, s.signBatch)
+	s.handle("POST /v1/kms/verify/batch", captoken.ScopeVerify, s.verifyBatch)
+	s.handle("POST /v1/kms/tokens", captoken.ScopeAdmin, s.mintToken)
+	s.mux.HandleFunc("GET /healthz", s.healthz)
+	s.mux.HandleFunc("GET /readyz", s.readyz)
+	s.mux.HandleFunc("GET /version", s.version)
+	s.mux.Handle("GET /metrics", s.metrics.Handler())
+}
+
+// call is the per-request state handed to route handlers.
+type call struct {
+	grant *captoken.Grant
+	w     http.ResponseWriter
+	r     *http.Request
+}
+
+type handlerFunc func(c *call) error
+
+// handle registers an authenticated API route. The token is checked (and
+// the route's scope required) before the body is read.
+func (s *Server) handle(pattern string, scope captoken.Scope, h handlerFunc) {
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		grant, err := s.authenticate(r)
+		if err == nil && !grant.HasScope(scope) {
+			err = errorf(api.CodeNoCapability, "this token does not carry the scope %s", scope)
+		}
+		if err == nil {
+			r.Body = http.MaxBytesReader(w, r.Body, s.opts.BodyLimit)
+			err = h(&call{grant: grant, w: w, r: r})
+		}
+		if err != nil {
+			s.writeError(w, r, err)
+		}
+	})
+}
+
+// ServeHTTP implements http.Handler: request ids, metrics, logging, and the
+// contract's 404 and 405 answers.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	reqID := newRequestID()
+	w.Header().Set("X-Request-Id", reqID)
+	if corr := r.Header.Get("X-Corr-Id"); corr != "" && len(corr) <= 128 {
+		w.Header().Set("X-Corr-Id", corr)
+	}
+	r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, reqID))
+	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+	s.metrics.Inflight.Inc()
+	defer s.metrics.Inflight.Dec()
+
+	_, pattern := s.mux.Handler(r)
+	route := pattern
+	if pattern == "" {
+		route = "unmatched"
+		if allow := s.allowed(r); allow != "" {
+			sw.Header().Set("Allow", allow)
+			s.writeError(sw, r, &httpError{code: api.CodeBadRequest, status: http.StatusMethodNotAllowed,
+				msg: fmt.Sprintf("method %s is not allowed here; allowed: %s", r.Method, allow)})
+		} else {
+			s.writeError(sw, r, errorf(api.CodeNotFound, "no route %s %s", r.Method, r.URL.Path))
+		}
+	} else {
+		s.mux.ServeHTTP(sw, r) // sets the path values
+	}
+	s.metrics.HTTPRequests.WithLabelValues(route, r.Method, strconv.Itoa(sw.status)).Inc()
+	s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+		slog.String("request_id", reqID),
+		slog.String("route", route),
+		slog.String("method", r.Method),
+		slog.Int("status", sw.status),
+		slog.Float64("latency_ms", float64(time.Since(start).Microseconds())/1000),
+	)
+}
+
+// allowed lists the methods that do have a route for r's path.
+func (s *Server) allowed(r *http.Request) string {
+	var allow string
+	for _, m := range []string{http.MethodGet, http.MethodPost} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, p := s.mux.Handler(probe); p != "" {
+			if allow != "" {
+				allow += ", "
+			}
+			allow += m
+		}
+	}
+	return allow
+}
+
+type requestIDKey struct{}
+
+func requestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}
+
+func newRequestID() string {
+	var b [12]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// authenticate checks the bearer token.
+func (s *Server) authenticate(r *http.Request) (*captoken.Grant, error) {
+	h := r.Header.Get("Authorization")
+	const prefix = "Bearer "
+	if len(h) <= len(prefix) || h[:len(prefix)] != prefix {
+		return nil, errorf(api.CodeUnauthenticated, "no bearer token: send Authorization: Bearer <token>")
+	}
+	return s.auth.Verify(h[len(prefix):], s.opts.Now())
+}

@@ -1,0 +1,165 @@
+package httpapi
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/ron-kms/ron-kms/api"
+	"github.com/ron-kms/ron-kms/internal/captoken"
+	"github.com/ron-kms/ron-kms/internal/keystore"
+)
+
+// sign: POST /v1/kms/sign.
+func (s *Server) sign(c *call) error {
+	var req api.SignRequest
+	if err := decode(c.r, &req, false); err != nil {
+		return err
+	}
+	item, alg, err := prepareSign(c.grant, &req)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	res, err := s.ks.Sign(c.r.Context(), item.Ref, item.Message, item.Opts)
+	if err != nil {
+		s.fail("sign", err)
+		return err
+	}
+	s.done("sign", alg, start)
+	writeJSON(c.w, http.StatusOK, signResponse(res))
+	return nil
+}
+
+// prepareSign turns a sign request into a keystore item, checking the
+// caller's capability before anything else is done with the key.
+func prepareSign(g *captoken.Grant, req *api.SignRequest) (keystore.SignItem, string, error) {
+	ref, err := api.ParseKeyRef(req.KID)
+	if err != nil {
+		return keystore.SignItem{}, "", err
+	}
+	if err := authorizeKey(g, captoken.ScopeSign, ref.KeyName); err != nil {
+		return keystore.SignItem{}, "", err
+	}
+	msg, err := signingInput(req.PayloadB3, req.MessageB64)
+	if err != nil {
+		return keystore.SignItem{}, "", err
+	}
+	sctx, err := signingContext(req.ContextB64)
+	if err != nil {
+		return keystore.SignItem{}, "", err
+	}
+	if len(req.OpID) > api.MaxOpIDLen {
+		return keystore.SignItem{}, "", errorf(api.CodeBadRequest, "op_id is longer than %d bytes", api.MaxOpIDLen)
+	}
+	item := keystore.SignItem{
+		Ref:     keystore.Ref{Name: ref.KeyName.String(), Version: ref.Version},
+		Message: msg,
+		Opts:    keystore.SignOptions{Context: sctx},
+	}
+	return item, ref.Alg, nil
+}
+
+// signingInput decodes exactly one of payload_b3 (a 32-byte BLAKE3 digest,
+// signed as those bytes) and message_b64 (a raw message of at most 64 KiB).
+func signingInput(payloadB3, messageB64 string) ([]byte, error) {
+	switch {
+	case payloadB3 != "" && messageB64 != "":
+		return nil, errorf(api.CodeBadRequest, "give exactly one of payload_b3 and message_b64, not both")
+	case payloadB3 != "":
+		return api.DecodePayloadB3(payloadB3)
+	case messageB64 != "":
+		if len(messageB64) > (api.MaxMessage+2)/3*4 {
+			return nil, errorf(api.CodeBadRequest, "message_b64 is longer than %d bytes; sign a payload_b3 digest instead", api.MaxMessage)
+		}
+		return api.DecodeB64("message_b64", messageB64)
+	}
+	return nil, errorf(api.CodeBadRequest, "give exactly one of payload_b3 and message_b64")
+}
+
+// signingContext decodes the optional context_b64 (at most 255 bytes).
+func signingContext(contextB64 string) ([]byte, error) {
+	if contextB64 == "" {
+		return nil, nil
+	}
+	b, err := api.DecodeB64("context_b64", contextB64)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > api.MaxContext {
+		return nil, errorf(api.CodeBadRequest, "context_b64 is longer than %d bytes", api.MaxContext)
+	}
+	return b, nil
+}
+
+func signResponse(res keystore.Signature) api.SignResponse {
+	out := api.SignResponse{KID: res.KID, Sigs: make([]api.Signature, len(res.Parts))}
+	for i, p := range res.Parts {
+		out.Sigs[i] = api.Signature{Alg: p.Alg, SignatureB64: api.EncodeB64(p.Sig)}
+	}
+	return out
+}
+
+// signBatch: POST /v1/kms/sign/batch. Every item runs; a bad item gets an
+// error in its slot and never fails its neighbours.
+func (s *Server) signBatch(c *call) error {
+	var req api.SignBatchRequest
+	if err := decode(c.r, &req, false); err != nil {
+		return err
+	}
+	if err := checkBatchSize(len(req.Items)); err != nil {
+		return err
+	}
+	resp := api.SignBatchResponse{Results: make([]api.SignBatchResult, len(req.Items))}
+	items := make([]keystore.SignItem, 0, len(req.Items))
+	slots := make([]int, 0, len(req.Items))
+	algs := make([]string, 0, len(req.Items))
+	for i := range req.Items {
+		item, alg, err := prepareSign(c.grant, &req.Items[i])
+		if err != nil {
+			resp.Results[i].Error = itemError(err)
+			continue
+		}
+		items = append(items, item)
+		slots = append(slots, i)
+		algs = append(algs, alg)
+	}
+	start := time.Now()
+	results := s.ks.SignBatch(c.r.Context(), items)
+	for j, res := range results {
+		slot := &resp.Results[slots[j]]
+		if res.Err != nil {
+			s.fail("sign_batch", res.Err)
+			slot.Error = itemError(res.Err)
+			continue
+		}
+		r := signResponse(res.Signature)
+		slot.KID, slot.Sigs = r.KID, r.Sigs
+		s.metrics.Ops.WithLabelValues("sign_batch", algs[j]).Inc()
+	}
+	s.metrics.Latency.WithLabelValues("sign_batch", "batch").Observe(time.Since(start).Seconds())
+	writeJSON(c.w, http.StatusOK, resp)
+	return nil
+}
+
+func checkBatchSize(n int) error {
+	if n == 0 {
+		return errorf(api.CodeBadRequest, "items is empty")
+	}
+	if n > api.MaxBatch {
+		return errorf(api.CodeTooLarge, "a batch takes at most %d items, got %d", api.MaxBatch, n)
+	}
+	return nil
+}
+
+// done records one successful operation and its latency.
+func (s *Server) done(op, alg string, start time.Time) {
+	s.metrics.Ops.WithLabelValues(op, alg).Inc()
+	s.metrics.Latency.WithLabelValues(op, alg).Observe(time.Since(start).Seconds())
+}
+
+// fail records a failed operation by its contract code.
+func (s *Server) fail(op string, err error) {
+	code, _ := errorOf(err)
+	s.metrics.Failures.WithLabelValues(op, string(code)).Inc()
+}
+

@@ -1,0 +1,132 @@
+package httpapi
+
+import (
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/ron-kms/ron-kms/api"
+	"github.com/ron-kms/ron-kms/internal/captoken"
+	"github.com/ron-kms/ron-kms/internal/keystore"
+)
+
+// Verify modes (SPEC §3.1), strictest last.
+var modeRank = map[string]int{"or": 0, "and": 1, "pq_only": 2}
+
+// verify: POST /v1/kms/verify. A wrong signature is 200 {ok:false}.
+func (s *Server) verify(c *call) error {
+	var req api.VerifyRequest
+	if err := decode(c.r, &req, false); err != nil {
+		return err
+	}
+	item, alg, err := prepareVerify(c.grant, &req)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	res, err := s.ks.Verify(c.r.Context(), item.Ref, item.Message, item.Parts, item.Opts)
+	ok := err == nil
+	if err != nil && !errors.Is(err, keystore.ErrInvalidSignature) {
+		s.fail("verify", err)
+		return err
+	}
+	s.done("verify", alg, start)
+	writeJSON(c.w, http.StatusOK, api.VerifyResponse{OK: ok, Details: api.VerifyDetails{Checked: res.Checked}})
+	return nil
+}
+
+// prepareVerify turns a verify request into a keystore item after the
+// capability check.
+func prepareVerify(g *captoken.Grant, req *api.VerifyRequest) (keystore.VerifyItem, string, error) {
+	ref, err := api.ParseKeyRef(req.KID)
+	if err != nil {
+		return keystore.VerifyItem{}, "", err
+	}
+	if err := authorizeKey(g, captoken.ScopeVerify, ref.KeyName); err != nil {
+		return keystore.VerifyItem{}, "", err
+	}
+	msg, err := signingInput(req.PayloadB3, req.MessageB64)
+	if err != nil {
+		return keystore.VerifyItem{}, "", err
+	}
+	sctx, err := signingContext(req.ContextB64)
+	if err != nil {
+		return keystore.VerifyItem{}, "", err
+	}
+	if len(req.Sigs) == 0 || len(req.Sigs) > 4 {
+		return keystore.VerifyItem{}, "", errorf(api.CodeBadRequest, "sigs must hold 1 to 4 signatures")
+	}
+	parts := make([]keystore.Part, len(req.Sigs))
+	for i, sg := range req.Sigs {
+		if !api.KnownAlg(sg.Alg) {
+			return keystore.VerifyItem{}, "", errorf(api.CodeBadRequest, "sigs[%d]: unknown algorithm %q", i, truncate(sg.Alg))
+		}
+		b, err := api.DecodeB64("signature_b64", sg.SignatureB64)
+		if err != nil {
+			return keystore.VerifyItem{}, "", err
+		}
+		parts[i] = keystore.Part{Alg: sg.Alg, Sig: b}
+	}
+	if req.Policy != nil {
+		if _, ok := modeRank[req.Policy.Mode]; !ok {
+			return keystore.VerifyItem{}, "", errorf(api.CodeBadRequest, "policy.mode must be and, or or pq_only")
+		}
+		// Single-algorithm keys have one component: "and" and "or" both mean
+		// it must verify; pq_only cannot hold for a classical key.
+		if req.Policy.Mode == "pq_only" && ref.Alg == "ed25519" {
+			return keystore.VerifyItem{}, "", errorf(api.CodeUnsupported, "pq_only needs a post-quantum component; an ed25519 key has none")
+		}
+	}
+	item := keystore.VerifyItem{
+		Ref:     keystore.Ref{Name: ref.KeyName.String(), Version: ref.Version},
+		Message: msg, Parts: parts, Opts: keystore.SignOptions{Context: sctx},
+	}
+	return item, ref.Alg, nil
+}
+
+// verifyBatch: POST /v1/kms/verify/batch. Ed25519 items are checked with one
+// batch equation; items that cannot be checked get an error in their slot.
+func (s *Server) verifyBatch(c *call) error {
+	var req api.VerifyBatchRequest
+	if err := decode(c.r, &req, false); err != nil {
+		return err
+	}
+	if err := checkBatchSize(len(req.Items)); err != nil {
+		return err
+	}
+	resp := api.VerifyBatchResponse{AllOK: true, Results: make([]api.VerifyBatchResult, len(req.Items))}
+	items := make([]keystore.VerifyItem, 0, len(req.Items))
+	slots := make([]int, 0, len(req.Items))
+	algs := make([]string, 0, len(req.Items))
+	for i := range req.Items {
+		item, alg, err := prepareVerify(c.grant, &req.Items[i])
+		if err != nil {
+			resp.Results[i].Error = itemError(err)
+			resp.AllOK = false
+			continue
+		}
+		items = append(items, item)
+		slots = append(slots, i)
+		algs = append(algs, alg)
+	}
+	start := time.Now()
+	errs := s.ks.VerifyBatch(c.r.Context(), items)
+	for j, err := range errs {
+		slot := &resp.Results[slots[j]]
+		switch {
+		case err == nil:
+			slot.OK = true
+			s.metrics.Ops.WithLabelValues("verify_batch", algs[j]).Inc()
+		case errors.Is(err, keystore.ErrInvalidSignature):
+			resp.AllOK = false
+			s.metrics.Ops.WithLabelValues("verify_batch", algs[j]).Inc()
+		default:
+			resp.AllOK = false
+			s.fail("verify_batch", err)
+			slot.Error = itemError(err)
+		}
+	}
+	s.metrics.Latency.WithLabelValues("verify_batch", "batch").Observe(time.Since(start).Seconds())
+	writeJSON(c.w, http.StatusOK, resp)
+	return nil
+}

@@ -1,0 +1,83 @@
+// Package server assembles a running ron-kms from its configuration: the
+// data directory, the store, the key-encryption key, the token authority,
+// the keystore and the HTTP API, with the listener's TLS and timeouts.
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"time"
+)
+
+// Config is everything `ron-kms serve` can be told.
+type Config struct {
+	// DataDir holds kms.db, root.key (or kek.params) and admin.token.
+	DataDir string
+	// Listen is the TCP address to serve on.
+	Listen string
+	// Store is "bolt" (the embedded file, default) or "memory" (amnesia: RAM
+	// only, nothing written to disk).
+	Store string
+	// TLSCert and TLSKey are PEM files; both or neither.
+	TLSCert, TLSKey string
+	// InsecurePlaintext allows a non-loopback listener without TLS.
+	InsecurePlaintext bool
+	// PassphraseEnv names an environment variable holding a passphrase from
+	// which the key-encryption key is derived (Argon2id) instead of root.key.
+	PassphraseEnv string
+	// BodyLimit caps request bodies in bytes.
+	BodyLimit int64
+	// ShutdownGrace bounds how long in-flight requests may finish at shutdown.
+	ShutdownGrace time.Duration
+	// Timeouts of the HTTP server.
+	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout time.Duration
+	// CacheSize bounds the in-memory key cache.
+	CacheSize int
+}
+
+// Defaults returns the default configuration.
+func Defaults() Config {
+	return Config{
+		DataDir:           "./ron-kms-data",
+		Listen:            "127.0.0.1:9446",
+		Store:             "bolt",
+		BodyLimit:         1 << 20,
+		ShutdownGrace:     15 * time.Second,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+	}
+}
+
+// Check validates the configuration.
+func (c *Config) Check() error {
+	switch c.Store {
+	case "bolt", "memory":
+	default:
+		return fmt.Errorf("server: --store must be bolt or memory, not %q", c.Store)
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return errors.New("server: --tls-cert and --tls-key go together")
+	}
+	host, _, err := net.SplitHostPort(c.Listen)
+	if err != nil {
+		return fmt.Errorf("server: --listen %q: %v", c.Listen, err)
+	}
+	if c.TLSCert == "" && !c.InsecurePlaintext && !isLoopback(host) {
+		return fmt.Errorf("server: refusing to listen on %s without TLS: give --tls-cert and --tls-key, or --insecure-plaintext if a proxy in front terminates TLS", c.Listen)
+	}
+	if c.BodyLimit < 1024 {
+		return errors.New("server: --body-limit must be at least 1024 bytes")
+	}
+	return nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,247 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+
+	"github.com/ron-kms/ron-kms/api"
+	"github.com/ron-kms/ron-kms/internal/alg"
+	"github.com/ron-kms/ron-kms/internal/captoken"
+	"github.com/ron-kms/ron-kms/internal/fsutil"
+	"github.com/ron-kms/ron-kms/internal/httpapi"
+	"github.com/ron-kms/ron-kms/internal/keystore"
+	"github.com/ron-kms/ron-kms/internal/metrics"
+	"github.com/ron-kms/ron-kms/internal/seal"
+	"github.com/ron-kms/ron-kms/internal/storage"
+	"github.com/ron-kms/ron-kms/internal/storage/boltstore"
+	"github.com/ron-kms/ron-kms/internal/storage/memstore"
+)
+
+// File names inside the data directory.
+const (
+	DBFile         = "kms.db"
+	RootKeyFile    = "root.key"
+	ParamsFile     = "kek.params"
+	AdminTokenFile = "admin.token"
+)
+
+// tokenRootSecret is the name of the macaroon root secret among the server
+// secrets.
+const tokenRootSecret = "token-root"
+
+// Server is an assembled ron-kms. Its methods are safe for concurrent use.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	store   storage.Store
+	ks      *keystore.Keystore
+	api     *httpapi.Server
+	sealer  *seal.AESGCM
+	adminTk string // only in amnesia mode, where it is not written to disk
+}
+
+// Open prepares the data directory, the store and the key-encryption key,
+// and builds the API. On first start it writes <data-dir>/admin.token (0600).
+func Open(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err error) {
+	if err := cfg.Check(); err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: log}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	kek, err := s.openStore()
+	if err != nil {
+		return nil, err
+	}
+	s.sealer, err = seal.NewAESGCM(kek)
+	clear(kek)
+	if err != nil {
+		return nil, err
+	}
+	s.ks, err = keystore.Open(ctx, keystore.Config{Store: s.store, Sealer: s.sealer, CacheSize: cfg.CacheSize})
+	if err != nil {
+		return nil, err
+	}
+	root, err := s.ks.ServerSecret(ctx, tokenRootSecret, 32)
+	if err != nil {
+		return nil, err
+	}
+	auth, err := captoken.NewAuthority(root, "ron-kms")
+	clear(root)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.ensureAdminToken(auth); err != nil {
+		return nil, err
+	}
+	s.api = httpapi.New(s.ks, auth, metrics.New(), log, httpapi.Options{
+		BodyLimit: cfg.BodyLimit,
+		Build:     buildInfo(cfg.Store),
+		Ready:     s.ready,
+	})
+	return s, nil
+}
+
+// openStore opens the configured store and returns the key-encryption key.
+func (s *Server) openStore() ([]byte, error) {
+	if s.cfg.Store == "memory" {
+		s.store = memstore.New()
+		kek := make([]byte, seal.KEKSize)
+		rand.Read(kek)
+		return kek, nil
+	}
+	if err := os.MkdirAll(s.cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("server: data directory: %w", err)
+	}
+	kek, err := s.loadKEK()
+	if err != nil {
+		return nil, err
+	}
+	st, err := boltstore.Open(filepath.Join(s.cfg.DataDir, DBFile))
+	if err != nil {
+		clear(kek)
+		return nil, err
+	}
+	s.store = st
+	return kek, nil
+}
+
+// loadKEK reads root.key, or derives the KEK from the passphrase.
+func (s *Server) loadKEK() ([]byte, error) {
+	if s.cfg.PassphraseEnv != "" {
+		pass, err := seal.PassphraseFromEnv(s.cfg.PassphraseEnv)
+		if err != nil {
+			return nil, err
+		}
+		defer clear(pass)
+		params, _, err := seal.LoadOrCreatePassphraseParams(filepath.Join(s.cfg.DataDir, ParamsFile))
+		if err != nil {
+			return nil, err
+		}
+		return params.DeriveKEK(pass)
+	}
+	kek, created, err := seal.LoadOrCreateRootKey(filepath.Join(s.cfg.DataDir, RootKeyFile))
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		s.log.Info("created a new key-encryption key", slog.String("file", filepath.Join(s.cfg.DataDir, RootKeyFile)))
+	}
+	return kek, nil
+}
+
+// ensureAdminToken mints the admin token on first start. In amnesia mode it
+// is kept in memory for the caller to show once.
+func (s *Server) ensureAdminToken(auth *captoken.Authority) error {
+	if s.cfg.Store == "memory" {
+		tok, _, err := auth.Mint(captoken.Restrictions{})
+		s.adminTk = tok
+		return err
+	}
+	path := filepath.Join(s.cfg.DataDir, AdminTokenFile)
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	tok, id, err := auth.Mint(captoken.Restrictions{})
+	if err != nil {
+		return err
+	}
+	err = fsutil.CreateFileAtomic(path, []byte(tok+"\n"))
+	if err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("server: writing %s: %w", path, err)
+	}
+	s.log.Info("wrote the admin token", slog.String("file", path), slog.String("token_id", id))
+	return nil
+}
+
+// AmnesiaAdminToken returns the admin token of a memory-store server (it is
+// written nowhere); "" otherwise. It is a secret.
+func (s *Server) AmnesiaAdminToken() string { return s.adminTk }
+
+// Handler returns the HTTP handler of the API.
+func (s *Server) Handler() http.Handler { return s.api }
+
+func (s *Server) ready(ctx context.Context) []string {
+	var reasons []string
+	if _, err := s.store.Revision(ctx); err != nil {
+		reasons = append(reasons, "store: "+err.Error())
+	}
+	return reasons
+}
+
+// Serve serves on ln until ctx ends, then shuts down gracefully: it stops
+// accepting, lets in-flight requests finish (up to ShutdownGrace) and
+// returns.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           s.api,
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		ReadTimeout:       s.cfg.ReadTimeout,
+		WriteTimeout:      s.cfg.WriteTimeout,
+		IdleTimeout:       s.cfg.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	if s.cfg.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(s.cfg.TLSCert, s.cfg.TLSKey)
+		if err != nil {
+			return fmt.Errorf("server: TLS key pair: %w", err)
+		}
+		hs.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		ln = tls.NewListener(ln, hs.TLSConfig)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownGrace)
+	defer cancel()
+	err := hs.Shutdown(sctx)
+	<-errc
+	return err
+}
+
+// Close releases the keystore, the store and the key-encryption key.
+func (s *Server) Close() error {
+	if s.ks != nil {
+		s.ks.Close()
+	}
+	if s.sealer != nil {
+		s.sealer.Destroy()
+	}
+	if s.store != nil {
+		return s.store.Close()
+	}
+	return nil
+}
+
+// Version is the build version, set with -ldflags "-X ...server.Version=v1".
+var Version = "dev"
+
+func buildInfo(store string) api.BuildInfo {
+	v := Version
+	if bi, ok := debug.ReadBuildInfo(); ok && v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		v = bi.Main.Version
+	}
+	return api.BuildInfo{Version: v, GoVersion: runtime.Version(), Algs: alg.Names(), Store: store}
+}
+
+var _ io.Closer = (*Server)(nil)
