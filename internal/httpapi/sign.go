@@ -162,4 +162,3 @@ func (s *Server) fail(op string, err error) {
 	code, _ := errorOf(err)
 	s.metrics.Failures.WithLabelValues(op, string(code)).Inc()
 }
-

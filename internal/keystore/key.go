@@ -22,19 +22,19 @@ const (
 // Key is a snapshot of a key's metadata. It holds no secret. A *Key returned
 // by the Keystore is shared and must not be modified.
 type Key struct {
-	Name             string            `json:"name"` // tenant/purpose/alg/uuid
-	Tenant           string            `json:"tenant"`
-	Purpose          string            `json:"purpose"`
-	Alg              string            `json:"alg"`
-	UUID             string            `json:"uuid"`
-	CreatedAt        time.Time         `json:"created_at"`
-	Current          uint32            `json:"current"`
-	MinVerify        uint32            `json:"min_verify"`
-	Labels           map[string]string `json:"labels,omitempty"`
-	Versions         []Version         `json:"versions"` // Versions[i].Number == i+1
-	DestroyWaitDays  uint32            `json:"destroy_wait_days,omitempty"`
-	AutoRotateDays   uint32            `json:"auto_rotate_days,omitempty"`
-	revision         int64             // store revision of this snapshot
+	Name            string            `json:"name"` // tenant/purpose/alg/uuid
+	Tenant          string            `json:"tenant"`
+	Purpose         string            `json:"purpose"`
+	Alg             string            `json:"alg"`
+	UUID            string            `json:"uuid"`
+	CreatedAt       time.Time         `json:"created_at"`
+	Current         uint32            `json:"current"`
+	MinVerify       uint32            `json:"min_verify"`
+	Labels          map[string]string `json:"labels,omitempty"`
+	Versions        []Version         `json:"versions"` // Versions[i].Number == i+1
+	DestroyWaitDays uint32            `json:"destroy_wait_days,omitempty"`
+	AutoRotateDays  uint32            `json:"auto_rotate_days,omitempty"`
+	revision        int64             // store revision of this snapshot
 }
 
 // Version is one version of a key.
