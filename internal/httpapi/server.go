@@ -60,15 +60,15 @@ func New(ks *keystore.Keystore, auth *captoken.Authority, m *metrics.Metrics, lo
 const keyPath = "/v1/kms/keys/{tenant}/{purpose}/{alg}/{uuid}"
 
 func (s *Server) routes() {
-	s.handle("POST /v1/kms/keys", captoken.ScopeCreate, s.createKey)
-	s.handle("GET /v1/kms/keys", captoken.ScopeRead, s.listKeys)
-	s.handle("GET "+keyPath, captoken.ScopeRead, s.getKey)
-	s.handle("POST "+keyPath+"/rotate", captoken.ScopeRotate, s.rotateKey)
-	s.handle("POST /v1/kms/sign", captoken.ScopeSign, s.sign)
-	s.handle("POST /v1/kms/verify", captoken.ScopeVerify, s.verify)
-	s.handle("POST /v1/kms/sign/batch", captoken.ScopeSign, s.signBatch)
-	s.handle("POST /v1/kms/verify/batch", captoken.ScopeVerify, s.verifyBatch)
-	s.handle("POST /v1/kms/tokens", captoken.ScopeAdmin, s.mintToken)
+	s.handle("POST /v1/kms/keys", "create", captoken.ScopeCreate, s.createKey)
+	s.handle("GET /v1/kms/keys", "list", captoken.ScopeRead, s.listKeys)
+	s.handle("GET "+keyPath, "get", captoken.ScopeRead, s.getKey)
+	s.handle("POST "+keyPath+"/rotate", "rotate", captoken.ScopeRotate, s.rotateKey)
+	s.handle("POST /v1/kms/sign", "sign", captoken.ScopeSign, s.sign)
+	s.handle("POST /v1/kms/verify", "verify", captoken.ScopeVerify, s.verify)
+	s.handle("POST /v1/kms/sign/batch", "sign_batch", captoken.ScopeSign, s.signBatch)
+	s.handle("POST /v1/kms/verify/batch", "verify_batch", captoken.ScopeVerify, s.verifyBatch)
+	s.handle("POST /v1/kms/tokens", "token_mint", captoken.ScopeAdmin, s.mintToken)
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.HandleFunc("GET /version", s.version)
@@ -84,19 +84,26 @@ type call struct {
 
 type handlerFunc func(c *call) error
 
-// handle registers an authenticated API route. The token is checked (and
-// the route's scope required) before the body is read.
-func (s *Server) handle(pattern string, scope captoken.Scope, h handlerFunc) {
+// handle registers an authenticated API route for operation op. The token is
+// checked (and the route's scope required) before the body is read; a
+// request refused there counts in kms_rejected_total, any other failure in
+// kms_failures_total.
+func (s *Server) handle(pattern, op string, scope captoken.Scope, h handlerFunc) {
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		grant, err := s.authenticate(r)
 		if err == nil && !grant.HasScope(scope) {
 			err = errorf(api.CodeNoCapability, "this token does not carry the scope %s", scope)
 		}
-		if err == nil {
-			r.Body = http.MaxBytesReader(w, r.Body, s.opts.BodyLimit)
-			err = h(&call{grant: grant, w: w, r: r})
-		}
 		if err != nil {
+			code, _ := errorOf(err)
+			s.metrics.Rejected.WithLabelValues(string(code)).Inc()
+			s.writeError(w, r, err)
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, s.opts.BodyLimit)
+		if err := h(&call{grant: grant, w: w, r: r}); err != nil {
+			code, _ := errorOf(err)
+			s.metrics.Failures.WithLabelValues(op, string(code)).Inc()
 			s.writeError(w, r, err)
 		}
 	})

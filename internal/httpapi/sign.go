@@ -22,7 +22,6 @@ func (s *Server) sign(c *call) error {
 	start := time.Now()
 	res, err := s.ks.Sign(c.r.Context(), item.Ref, item.Message, item.Opts)
 	if err != nil {
-		s.fail("sign", err)
 		return err
 	}
 	s.done("sign", alg, start)
@@ -71,7 +70,12 @@ func signingInput(payloadB3, messageB64 string) ([]byte, error) {
 		if len(messageB64) > (api.MaxMessage+2)/3*4 {
 			return nil, errorf(api.CodeBadRequest, "message_b64 is longer than %d bytes; sign a payload_b3 digest instead", api.MaxMessage)
 		}
-		return api.DecodeB64("message_b64", messageB64)
+		msg, err := api.DecodeB64("message_b64", messageB64)
+		if err == nil && len(msg) > api.MaxMessage {
+			// The length check above lets through up to two bytes more.
+			return nil, errorf(api.CodeBadRequest, "message_b64 is longer than %d bytes; sign a payload_b3 digest instead", api.MaxMessage)
+		}
+		return msg, err
 	}
 	return nil, errorf(api.CodeBadRequest, "give exactly one of payload_b3 and message_b64")
 }
