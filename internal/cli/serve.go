@@ -134,7 +134,7 @@ func applyConfig(fs *pflag.FlagSet, file string) error {
 			return
 		}
 		env := "RON_KMS_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		if v, ok := os.LookupEnv(env); ok {
+		if v := os.Getenv(env); v != "" {
 			if err := f.Value.Set(v); err != nil {
 				ferr = fmt.Errorf("%s: %v", env, err)
 			}
