@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/tls"
@@ -459,5 +460,36 @@ func TestObservability(t *testing.T) {
 	}
 	if !strings.Contains(logs, `"route":"POST /v1/kms/sign"`) || !strings.Contains(logs, `"request_id"`) {
 		t.Errorf("the log lacks request lines:\n%s", logs)
+	}
+}
+
+// TestClientSigner: the client's crypto.Signer signs through the server and
+// the result verifies with crypto/ed25519 against Public().
+func TestClientSigner(t *testing.T) {
+	ctx := context.Background()
+	cfg := testConfig(t)
+	r := start(t, cfg)
+	c := adminClient(t, r, cfg.DataDir)
+	k, err := c.CreateKey(ctx, api.CreateKeyRequest{Tenant: "t", Purpose: "p", Alg: "ed25519"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := client.NewSigner(ctx, c, k.Key.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := []byte("a message signed through crypto.Signer")
+	sig, err := s.Sign(nil, msg, crypto.Hash(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ed25519.Verify(s.Public().(ed25519.PublicKey), msg, sig) {
+		t.Fatal("signature from the Signer does not verify")
+	}
+	if _, err := s.Sign(nil, msg, crypto.SHA256); err == nil {
+		t.Fatal("pre-hashed signing accepted for ed25519")
+	}
+	if _, err := client.NewSigner(ctx, c, "t/p/ed25519/0190b8a4-4f7c-7b7e-8a1d-1234567890ab"); !errors.Is(err, client.ErrNotFound) {
+		t.Fatalf("signer for an unknown key: %v", err)
 	}
 }
