@@ -13,11 +13,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/ron-kms/ron-kms/internal/testvectors"
 )
 
 func mustHex(tb testing.TB, s string) []byte {
@@ -42,30 +43,12 @@ var supercop struct {
 	err     error
 }
 
-// circlDir returns the module cache directory of github.com/cloudflare/circl,
-// as `go list -m` reports it.
-func circlDir() (string, error) {
-	out, err := exec.Command("go", "list", "-m", "-json", "github.com/cloudflare/circl").Output()
-	if err != nil {
-		return "", fmt.Errorf("go list -m github.com/cloudflare/circl: %w", err)
-	}
-	var m struct{ Dir string }
-	if err := json.Unmarshal(out, &m); err != nil || m.Dir == "" {
-		return "", fmt.Errorf("go list -m github.com/cloudflare/circl: no Dir in %q (%v)", out, err)
-	}
-	return m.Dir, nil
-}
-
 // supercopVectors returns the 1024 lines of SUPERCOP's Ed25519 sign.input
 // (messages of 0 to 1023 bytes, line n has n-1), from circl's testdata.
 func supercopVectors(tb testing.TB) []supercopVector {
 	tb.Helper()
 	supercop.once.Do(func() {
-		dir, err := circlDir()
-		if err != nil {
-			supercop.err = err
-			return
-		}
+		dir := testvectors.ModuleDir(tb, testvectors.Circl)
 		path := filepath.Join(dir, "sign", "ed25519", "testdata", "sign.input.txt.gz")
 		supercop.vectors, supercop.err = readSupercop(path)
 	})
