@@ -1,5 +1,7 @@
 package api
 
+import "encoding/json"
+
 // Request and response bodies of the HTTP API (SPEC §4). Binary fields are
 // strings here, standard base64 with padding (*B64) or lower-case hex
 // (PayloadB3); Decode* in encoding.go turns them into bytes strictly.
@@ -149,6 +151,19 @@ type VerifyBatchRequest struct {
 type VerifyBatchResult struct {
 	OK    bool       `json:"ok"`
 	Error *ItemError `json:"error,omitempty"`
+}
+
+// MarshalJSON writes a failed slot as {"error":{code,message}} alone, as
+// SPEC §4 requires of a failed batch item, and any other as {"ok":bool}.
+func (r VerifyBatchResult) MarshalJSON() ([]byte, error) {
+	if r.Error != nil {
+		return json.Marshal(struct {
+			Error *ItemError `json:"error"`
+		}{r.Error})
+	}
+	return json.Marshal(struct {
+		OK bool `json:"ok"`
+	}{r.OK})
 }
 
 // VerifyBatchResponse: AllOK is true only when every item verified.

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"reflect"
+	"strings"
 
 	"github.com/ron-kms/ron-kms/api"
 )
@@ -41,7 +43,105 @@ func decodeBytes(body []byte, v any) error {
 	if _, err := dec.Token(); err != io.EOF {
 		return errorf(api.CodeBadRequest, "malformed JSON: data after the JSON object")
 	}
+	// encoding/json matches member names case-insensitively and keeps the
+	// last of repeated names; the contract's names are exact and unique, so
+	// that the server acts on what any other reader of the body sees.
+	if err := checkNames(json.NewDecoder(bytes.NewReader(body)), reflect.TypeOf(v)); err != nil {
+		return errorf(api.CodeBadRequest, "malformed JSON: %v", err)
+	}
 	return nil
+}
+
+// checkNames walks one JSON value (already known to decode into t) and
+// rejects an object member named other than exactly a field's JSON name, or
+// named twice in one object. t may be nil: names are then only checked for
+// repeats.
+func checkNames(dec *json.Decoder, t reflect.Type) error {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	switch tok {
+	case json.Delim('{'):
+		seen := map[string]bool{}
+		for dec.More() {
+			tok, err := dec.Token()
+			if err != nil {
+				return err
+			}
+			name, _ := tok.(string)
+			if seen[name] {
+				return errors.New("a member name is repeated")
+			}
+			seen[name] = true
+			var mt reflect.Type
+			switch {
+			case t == nil:
+			case t.Kind() == reflect.Struct:
+				f, ok := fieldByJSONName(t, name)
+				if !ok {
+					return errors.New("unknown field (names are case-sensitive)")
+				}
+				mt = f.Type
+			case t.Kind() == reflect.Map:
+				mt = t.Elem()
+			}
+			if err := checkNames(dec, mt); err != nil {
+				return err
+			}
+		}
+		_, err = dec.Token()
+	case json.Delim('['):
+		var et reflect.Type
+		if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
+			et = t.Elem()
+		}
+		for dec.More() {
+			if err := checkNames(dec, et); err != nil {
+				return err
+			}
+		}
+		_, err = dec.Token()
+	}
+	return err
+}
+
+// fieldByJSONName finds the exported field of struct t whose JSON name is
+// exactly name.
+func fieldByJSONName(t reflect.Type, name string) (reflect.StructField, bool) {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if tag == "-" {
+			continue
+		}
+		if f.Anonymous && tag == "" {
+			// Fields of an embedded struct are promoted, as encoding/json does.
+			et := f.Type
+			if et.Kind() == reflect.Pointer {
+				et = et.Elem()
+			}
+			if et.Kind() == reflect.Struct {
+				if sf, ok := fieldByJSONName(et, name); ok {
+					return sf, true
+				}
+				continue
+			}
+		}
+		if !f.IsExported() {
+			continue
+		}
+		if tag == "" {
+			tag = f.Name
+		}
+		if tag == name {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
 }
 
 // jsonProblem describes a decoding error without echoing the input.

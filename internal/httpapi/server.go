@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"path"
 	"strconv"
 	"time"
 
@@ -125,7 +126,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	_, pattern := s.mux.Handler(r)
 	route := pattern
-	if pattern == "" {
+	if !canonicalPath(r.URL.Path) {
+		// ServeMux would answer a redirect, which is not the contract's
+		// envelope: a path that is not canonical names no route.
+		route = "unmatched"
+		s.writeError(sw, r, errorf(api.CodeNotFound, "no route %s %s: the path is not in canonical form", r.Method, truncate(r.URL.Path)))
+	} else if pattern == "" {
 		route = "unmatched"
 		if allow := s.allowed(r); allow != "" {
 			sw.Header().Set("Allow", allow)
@@ -145,6 +151,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		slog.Int("status", sw.status),
 		slog.Float64("latency_ms", float64(time.Since(start).Microseconds())/1000),
 	)
+}
+
+// canonicalPath reports whether p is a path ServeMux serves without a
+// redirect: rooted, without empty, "." or ".." segments.
+func canonicalPath(p string) bool {
+	if p == "" || p[0] != '/' {
+		return false
+	}
+	c := path.Clean(p)
+	if p[len(p)-1] == '/' && c != "/" {
+		c += "/"
+	}
+	return c == p
 }
 
 // allowed lists the methods that do have a route for r's path.

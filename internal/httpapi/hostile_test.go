@@ -1,0 +1,823 @@
+package httpapi
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"reflect"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"gopkg.in/macaroon.v2"
+
+	"github.com/ron-kms/ron-kms/api"
+	"github.com/ron-kms/ron-kms/internal/captoken"
+)
+
+// hostileRow is one request of the hostile-input table and the exact answer
+// the contract requires.
+type hostileRow struct {
+	name         string
+	method, path string
+	token        string   // bearer token; "" sends none
+	hdr          []string // extra headers, name/value pairs
+	body         any      // string or []byte sent as is; other values JSON-encoded; nil for none
+	status       int
+	code         api.Code   // required for every non-2xx status
+	allow        string     // the Allow header a 405 must carry
+	items        []api.Code // batch answers: the code of each slot, "" for an item that ran
+	check        func(t *testing.T, r response)
+}
+
+// route is one authenticated route of the API with a request that is valid
+// in every respect but the one a generated row breaks. Adding a route to
+// the API means adding it here (and its specific rows below).
+type route struct {
+	name         string
+	method, path string
+	scope        captoken.Scope
+	body         any  // a valid body; nil for GET
+	batch        int  // > 0: a batch route whose valid body has this many items
+	emptyBodyOK  bool // an empty body is a valid request (rotate)
+	tenantOnBody bool // the key's tenant is named by the request (not only by the token)
+}
+
+const maxBody = api.DefaultBodyLimit
+
+// js encodes v as JSON for hand-built bodies.
+func js(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
+
+func allScopesBut(s captoken.Scope) []captoken.Scope {
+	var out []captoken.Scope
+	for _, sc := range captoken.AllScopes() {
+		if sc != s {
+			out = append(out, sc)
+		}
+	}
+	return out
+}
+
+// addCaveat appends a raw first-party caveat to a token, as any holder can.
+func addCaveat(t *testing.T, tok, cav string) string {
+	t.Helper()
+	raw, err := base64.RawURLEncoding.DecodeString(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m macaroon.Macaroon
+	if err := m.UnmarshalBinary(raw); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.AddFirstPartyCaveat([]byte(cav)); err != nil {
+		t.Fatal(err)
+	}
+	out, err := m.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return base64.RawURLEncoding.EncodeToString(out)
+}
+
+func repeat(n int, s string) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = s
+	}
+	return out
+}
+
+func codes(n int, c api.Code) []api.Code {
+	out := make([]api.Code, n)
+	for i := range out {
+		out[i] = c
+	}
+	return out
+}
+
+// TestHostileInput sends every route hostile requests and checks the exact
+// status and code, the error envelope, the request and correlation ids, and
+// that nothing in the store changed.
+func TestHostileInput(t *testing.T) {
+	h := newHarness(t)
+
+	// Keys: acme's has two versions (v1 is no longer current); other's one.
+	kidA1 := h.createKey(t, "acme", "payments", "ed25519")
+	nameA := strings.TrimSuffix(kidA1, "#v1")
+	if r := h.do(t, "POST", "/v1/kms/keys/"+nameA+"/rotate", h.Admin, nil); r.Status != http.StatusOK {
+		t.Fatalf("rotate: %d %s", r.Status, r.Raw)
+	}
+	kidA2 := nameA + "#v2"
+	kidB := h.createKey(t, "other", "payments", "ed25519")
+	nameB := strings.TrimSuffix(kidB, "#v1")
+	uuidA := nameA[strings.LastIndexByte(nameA, '/')+1:]
+	absent := "acme/payments/ed25519/0190a5b2-7c3d-7e4f-8a1b-2c3d4e5f6a7b"
+
+	payload := strings.Repeat("ab", 32)
+	sig := h.signPayload(t, nameA, payload)
+	if sig.KID != kidA2 || len(sig.Sigs) != 1 {
+		t.Fatalf("sign answered %+v, want kid %s and one signature", sig, kidA2)
+	}
+	zeroSig := api.EncodeB64(make([]byte, 64))
+
+	signReq := api.SignRequest{KID: nameA, PayloadB3: payload}
+	verifyReq := api.VerifyRequest{KID: nameA, PayloadB3: payload, Sigs: sig.Sigs}
+	badKIDs := map[string]string{
+		"upper-case tenant": "ACME/payments/ed25519/" + uuidA,
+		"bad tenant char":   "ac.me/payments/ed25519/" + uuidA,
+		"leading dash":      "-acme/payments/ed25519/" + uuidA,
+		"unknown alg":       "acme/payments/rsa-2048/" + uuidA,
+		"uuid v1":           "acme/payments/ed25519/0190a5b2-7c3d-1e4f-8a1b-2c3d4e5f6a7b",
+		"upper-case uuid":   "acme/payments/ed25519/" + strings.ToUpper(uuidA),
+		"version v0":        nameA + "#v0",
+		"version v01":       nameA + "#v01",
+		"trailing hash":     nameA + "#",
+		"five segments":     "acme/payments/x/ed25519/" + uuidA,
+		"empty":             "",
+	}
+
+	// Tokens.
+	forgeRoot := make([]byte, captoken.RootKeySize)
+	rand.Read(forgeRoot)
+	forger, err := captoken.NewAuthority(forgeRoot, "ron-kms-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged, _, err := forger.Mint(captoken.Restrictions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	expired := h.mint(t, captoken.Restrictions{Expires: time.Now().Add(-time.Minute)})
+	expiredAdmin, err := captoken.Attenuate(h.Admin, captoken.Restrictions{Expires: time.Now().Add(-time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tampered := h.Admin[:len(h.Admin)-6] + strings.Map(func(r rune) rune {
+		if r == 'A' {
+			return 'B'
+		}
+		return 'A'
+	}, h.Admin[len(h.Admin)-6:])
+	otherTenant := h.mint(t, captoken.Restrictions{Tenant: "other"})
+	unknownCaveat := addCaveat(t, h.Admin, "color = blue")
+	readOnly := h.mint(t, captoken.Restrictions{Scopes: []captoken.Scope{captoken.ScopeRead}})
+
+	routes := []route{
+		{name: "create", method: "POST", path: "/v1/kms/keys", scope: captoken.ScopeCreate, tenantOnBody: true,
+			body: api.CreateKeyRequest{Tenant: "acme", Purpose: "payments", Alg: "ed25519"}},
+		{name: "list", method: "GET", path: "/v1/kms/keys?tenant=acme", scope: captoken.ScopeRead, tenantOnBody: true},
+		{name: "get", method: "GET", path: "/v1/kms/keys/" + nameA, scope: captoken.ScopeRead},
+		{name: "rotate", method: "POST", path: "/v1/kms/keys/" + nameA + "/rotate", scope: captoken.ScopeRotate,
+			body: api.RotateRequest{}, emptyBodyOK: true},
+		{name: "sign", method: "POST", path: "/v1/kms/sign", scope: captoken.ScopeSign, body: signReq},
+		{name: "verify", method: "POST", path: "/v1/kms/verify", scope: captoken.ScopeVerify, body: verifyReq},
+		{name: "sign-batch", method: "POST", path: "/v1/kms/sign/batch", scope: captoken.ScopeSign, batch: 2,
+			body: api.SignBatchRequest{Items: []api.SignRequest{signReq, signReq}}},
+		{name: "verify-batch", method: "POST", path: "/v1/kms/verify/batch", scope: captoken.ScopeVerify, batch: 2,
+			body: api.VerifyBatchRequest{Items: []api.VerifyRequest{verifyReq, verifyReq}}},
+		{name: "tokens", method: "POST", path: "/v1/kms/tokens", scope: captoken.ScopeAdmin,
+			body: api.MintTokenRequest{Scopes: []string{"kms:read"}, TTL: "1h"}},
+	}
+
+	var rows []hostileRow
+	add := func(r ...hostileRow) { rows = append(rows, r...) }
+
+	// Generated rows: every route, every way a token can be wrong, and every
+	// way a body can be malformed.
+	for _, rt := range routes {
+		base := hostileRow{method: rt.method, path: rt.path, body: rt.body}
+		row := func(name, token string, status int, code api.Code) hostileRow {
+			r := base
+			r.name, r.token, r.status, r.code = rt.name+"/"+name, token, status, code
+			return r
+		}
+		add(
+			row("no token", "", 401, api.CodeUnauthenticated),
+			row("garbage token", "not a token!", 401, api.CodeUnauthenticated),
+			row("base64 garbage token", "AAAAAAAAAAAA", 401, api.CodeUnauthenticated),
+			row("expired token", expired, 401, api.CodeUnauthenticated),
+			row("expired attenuated admin token", expiredAdmin, 401, api.CodeUnauthenticated),
+			row("forged token", forged, 401, api.CodeUnauthenticated),
+			row("tampered token", tampered, 401, api.CodeUnauthenticated),
+			row("token with padding", h.Admin+"=", 401, api.CodeUnauthenticated),
+			row("under-scoped token", h.mint(t, captoken.Restrictions{Scopes: allScopesBut(rt.scope)}), 403, api.CodeNoCapability),
+			row("unknown caveat", unknownCaveat, 403, api.CodeNoCapability),
+		)
+		r := row("basic auth", "", 401, api.CodeUnauthenticated)
+		r.hdr = []string{"Authorization", "Basic YWRtaW46YWRtaW4="}
+		add(r)
+		r = row("empty bearer", "", 401, api.CodeUnauthenticated)
+		r.hdr = []string{"Authorization", "Bearer "}
+		add(r)
+		r = row("token in query", "", 401, api.CodeUnauthenticated)
+		if strings.Contains(r.path, "?") {
+			r.path += "&access_token=" + h.Admin
+		} else {
+			r.path += "?access_token=" + h.Admin
+		}
+		add(r)
+
+		// Another tenant's token.
+		r = row("other tenant token", otherTenant, 403, api.CodeNoCapability)
+		switch {
+		case rt.batch > 0:
+			// Authorization is per item: every slot fails, the batch runs.
+			r.status, r.code, r.items = 200, "", codes(rt.batch, api.CodeNoCapability)
+		}
+		add(r)
+
+		if rt.method != "POST" {
+			continue
+		}
+		add(
+			row("malformed JSON", h.Admin, 400, api.CodeBadRequest),
+			row("truncated JSON", h.Admin, 400, api.CodeBadRequest),
+			row("unknown field", h.Admin, 400, api.CodeBadRequest),
+			row("unknown field, other case", h.Admin, 400, api.CodeBadRequest),
+			row("trailing data", h.Admin, 400, api.CodeBadRequest),
+			row("two objects", h.Admin, 400, api.CodeBadRequest),
+			row("array body", h.Admin, 400, api.CodeBadRequest),
+			row("string body", h.Admin, 400, api.CodeBadRequest),
+			row("number body", h.Admin, 400, api.CodeBadRequest),
+			row("invalid UTF-8 in field name", h.Admin, 400, api.CodeBadRequest),
+			row("oversize body", h.Admin, 413, api.CodeTooLarge),
+			row("oversize whitespace", h.Admin, 413, api.CodeTooLarge),
+			row("4 MiB body", h.Admin, 413, api.CodeTooLarge),
+		)
+		valid := js(rt.body)
+		n := len(rows)
+		rows[n-13].body = `{"a":`
+		rows[n-12].body = valid[:len(valid)-1]
+		rows[n-11].body = valid[:len(valid)-1] + `,"zzz_unknown":1}`
+		rows[n-10].body = strings.Replace(valid, `{"`, `{"OP_ID":"x","`, 1)
+		rows[n-9].body = valid + "x"
+		rows[n-8].body = valid + valid
+		rows[n-7].body = `[` + valid + `]`
+		rows[n-6].body = `"` + strings.ReplaceAll(valid, `"`, `\"`) + `"`
+		rows[n-5].body = `42`
+		rows[n-4].body = "{\"\xff\xfe\":1}"
+		rows[n-3].body = `{"op_id":"` + strings.Repeat("a", maxBody) + `"}`
+		rows[n-2].body = valid + strings.Repeat(" ", maxBody)
+		rows[n-1].body = strings.Repeat("[", 4*maxBody)
+		if rt.name == "rotate" {
+			// Rotate decodes into RotateRequest, which has op_id: the case
+			// of a field name must not matter for it to be rejected.
+			rows[n-10].body = `{"OP_ID":"x"}`
+		}
+		if !rt.emptyBodyOK {
+			add(row("empty body", h.Admin, 400, api.CodeBadRequest), row("whitespace body", h.Admin, 400, api.CodeBadRequest))
+			rows[len(rows)-2].body = ""
+			rows[len(rows)-1].body = " \n\t "
+		}
+	}
+
+	sign := func(name string, body any, status int, code api.Code) hostileRow {
+		return hostileRow{name: "sign/" + name, method: "POST", path: "/v1/kms/sign", token: h.Admin, body: body, status: status, code: code}
+	}
+	verify := func(name string, body any, status int, code api.Code) hostileRow {
+		return hostileRow{name: "verify/" + name, method: "POST", path: "/v1/kms/verify", token: h.Admin, body: body, status: status, code: code}
+	}
+	create := func(name string, body any, status int, code api.Code) hostileRow {
+		return hostileRow{name: "create/" + name, method: "POST", path: "/v1/kms/keys", token: h.Admin, body: body, status: status, code: code}
+	}
+	rotate := func(name, key string, body any, status int, code api.Code) hostileRow {
+		return hostileRow{name: "rotate/" + name, method: "POST", path: "/v1/kms/keys/" + key + "/rotate", token: h.Admin, body: body, status: status, code: code}
+	}
+	get := func(name, path string, status int, code api.Code) hostileRow {
+		return hostileRow{name: "get/" + name, method: "GET", path: path, token: h.Admin, status: status, code: code}
+	}
+	list := func(name, query string, status int, code api.Code) hostileRow {
+		return hostileRow{name: "list/" + name, method: "GET", path: "/v1/kms/keys" + query, token: h.Admin, status: status, code: code}
+	}
+	tokens := func(name string, body any, status int, code api.Code) hostileRow {
+		return hostileRow{name: "tokens/" + name, method: "POST", path: "/v1/kms/tokens", token: h.Admin, body: body, status: status, code: code}
+	}
+	signBatch := func(name string, body any, status int, code api.Code, items ...api.Code) hostileRow {
+		return hostileRow{name: "sign-batch/" + name, method: "POST", path: "/v1/kms/sign/batch", token: h.Admin, body: body, status: status, code: code, items: items}
+	}
+	verifyBatch := func(name string, body any, status int, code api.Code, items ...api.Code) hostileRow {
+		return hostileRow{name: "verify-batch/" + name, method: "POST", path: "/v1/kms/verify/batch", token: h.Admin, body: body, status: status, code: code, items: items}
+	}
+
+	// Bad kids, in bodies and in paths.
+	for what, k := range badKIDs {
+		add(
+			sign("bad kid: "+what, api.SignRequest{KID: k, PayloadB3: payload}, 400, api.CodeBadRequest),
+			verify("bad kid: "+what, api.VerifyRequest{KID: k, PayloadB3: payload, Sigs: sig.Sigs}, 400, api.CodeBadRequest),
+			signBatch("bad kid: "+what, api.SignBatchRequest{Items: []api.SignRequest{{KID: k, PayloadB3: payload}}}, 200, "", api.CodeBadRequest),
+			verifyBatch("bad kid: "+what, api.VerifyBatchRequest{Items: []api.VerifyRequest{{KID: k, PayloadB3: payload, Sigs: sig.Sigs}}}, 200, "", api.CodeBadRequest),
+		)
+		if k == "" || strings.Contains(k, "#") || strings.Count(k, "/") != 3 {
+			continue // not four path segments: that is another route (see below)
+		}
+		add(
+			get("bad key in path: "+what, "/v1/kms/keys/"+k, 400, api.CodeBadRequest),
+			rotate("bad key in path: "+what, k, nil, 400, api.CodeBadRequest),
+		)
+	}
+
+	add(
+		// create
+		create("tenant upper case", `{"tenant":"ACME","purpose":"payments","alg":"ed25519"}`, 400, api.CodeBadRequest),
+		create("tenant leading dash", `{"tenant":"-acme","purpose":"payments","alg":"ed25519"}`, 400, api.CodeBadRequest),
+		create("tenant leading underscore", `{"tenant":"_acme","purpose":"payments","alg":"ed25519"}`, 400, api.CodeBadRequest),
+		create("tenant with slash", `{"tenant":"acme/x","purpose":"payments","alg":"ed25519"}`, 400, api.CodeBadRequest),
+		create("tenant 64 chars", js(api.CreateKeyRequest{Tenant: strings.Repeat("a", 64), Purpose: "p", Alg: "ed25519"}), 400, api.CodeBadRequest),
+		create("tenant missing", `{"purpose":"payments","alg":"ed25519"}`, 400, api.CodeBadRequest),
+		create("purpose empty", `{"tenant":"acme","purpose":"","alg":"ed25519"}`, 400, api.CodeBadRequest),
+		create("purpose with hash", `{"tenant":"acme","purpose":"pay#v1","alg":"ed25519"}`, 400, api.CodeBadRequest),
+		create("alg unknown", `{"tenant":"acme","purpose":"payments","alg":"rsa-2048"}`, 400, api.CodeBadRequest),
+		create("alg upper case", `{"tenant":"acme","purpose":"payments","alg":"ED25519"}`, 400, api.CodeBadRequest),
+		create("alg missing", `{"tenant":"acme","purpose":"payments"}`, 400, api.CodeBadRequest),
+		create("tenant wrong type", `{"tenant":1,"purpose":"payments","alg":"ed25519"}`, 400, api.CodeBadRequest),
+		create("alg wrong type", `{"tenant":"acme","purpose":"payments","alg":["ed25519"]}`, 400, api.CodeBadRequest),
+		create("labels wrong type", `{"tenant":"acme","purpose":"payments","alg":"ed25519","labels":["a"]}`, 400, api.CodeBadRequest),
+		create("label value wrong type", `{"tenant":"acme","purpose":"payments","alg":"ed25519","labels":{"a":1}}`, 400, api.CodeBadRequest),
+		create("empty label name", `{"tenant":"acme","purpose":"payments","alg":"ed25519","labels":{"":"x"}}`, 400, api.CodeBadRequest),
+		create("label value too long", js(api.CreateKeyRequest{Tenant: "acme", Purpose: "p", Alg: "ed25519", Labels: map[string]string{"a": strings.Repeat("x", 129)}}), 400, api.CodeBadRequest),
+		create("65 labels", js(api.CreateKeyRequest{Tenant: "acme", Purpose: "p", Alg: "ed25519", Labels: func() map[string]string {
+			m := map[string]string{}
+			for i := range 65 {
+				m[fmt.Sprint("l", i)] = "v"
+			}
+			return m
+		}()}), 400, api.CodeBadRequest),
+		create("op_id too long", js(api.CreateKeyRequest{Tenant: "acme", Purpose: "p", Alg: "ed25519", OpID: strings.Repeat("o", 129)}), 400, api.CodeBadRequest),
+		create("op_id wrong type", `{"tenant":"acme","purpose":"payments","alg":"ed25519","op_id":7}`, 400, api.CodeBadRequest),
+		create("duplicate field", `{"tenant":"acme","purpose":"payments","alg":"ed25519","alg":"rsa"}`, 400, api.CodeBadRequest),
+		create("null body", `null`, 400, api.CodeBadRequest),
+		create("key-prefix token for another purpose", "", 0, ""), // filled below
+		create("alg-limited token", "", 0, ""),                    // filled below
+
+		// list
+		list("unknown parameter", "?foo=1", 400, api.CodeBadRequest),
+		list("limit zero", "?limit=0", 400, api.CodeBadRequest),
+		list("limit negative", "?limit=-1", 400, api.CodeBadRequest),
+		list("limit too large", "?limit=1001", 400, api.CodeBadRequest),
+		list("limit not a number", "?limit=ten", 400, api.CodeBadRequest),
+		list("limit exponent", "?limit=1e2", 400, api.CodeBadRequest),
+		list("limit overflow", "?limit=99999999999999999999999", 400, api.CodeBadRequest),
+		list("tenant upper case", "?tenant=ACME", 400, api.CodeBadRequest),
+		list("tenant with slash", "?tenant=acme%2Fpayments", 400, api.CodeBadRequest),
+		list("purpose without tenant", "?purpose=payments", 400, api.CodeBadRequest),
+		list("purpose upper case", "?tenant=acme&purpose=Payments", 400, api.CodeBadRequest),
+		list("page token not base64url", "?page_token=!!!", 400, api.CodeBadRequest),
+		list("page token not a key name", "?page_token="+base64.RawURLEncoding.EncodeToString([]byte("garbage")), 400, api.CodeBadRequest),
+		list("page token padded", "?page_token="+base64.URLEncoding.EncodeToString([]byte(nameA+"x")), 400, api.CodeBadRequest),
+		list("page token with version", "?page_token="+base64.RawURLEncoding.EncodeToString([]byte(kidA1)), 400, api.CodeBadRequest),
+		hostileRow{name: "list/other tenant token lists only its tenant", method: "GET", path: "/v1/kms/keys", token: otherTenant, status: 200,
+			check: func(t *testing.T, r response) {
+				var out api.ListKeysResponse
+				r.decodeInto(t, &out)
+				if len(out.Keys) != 1 || out.Keys[0].Name != nameB {
+					t.Errorf("a token for tenant other listed %+v", out.Keys)
+				}
+			}},
+		hostileRow{name: "list/other tenant token names acme", method: "GET", path: "/v1/kms/keys?tenant=acme&purpose=payments", token: otherTenant, status: 403, code: api.CodeNoCapability},
+		hostileRow{name: "list/control", method: "GET", path: "/v1/kms/keys?limit=1", token: h.Admin, status: 200,
+			check: func(t *testing.T, r response) {
+				var out api.ListKeysResponse
+				r.decodeInto(t, &out)
+				if len(out.Keys) != 1 || out.NextPageToken == "" {
+					t.Errorf("limit=1 over two keys gave %d keys and next %q", len(out.Keys), out.NextPageToken)
+				}
+			}},
+
+		// get
+		get("absent key", "/v1/kms/keys/"+absent, 404, api.CodeNotFound),
+		get("version in path", "/v1/kms/keys/"+nameA+"%23v1", 400, api.CodeBadRequest),
+		get("escaped slash in tenant", "/v1/kms/keys/acme%2Fx/payments/ed25519/"+uuidA, 400, api.CodeBadRequest),
+		get("escaped upper case", "/v1/kms/keys/%41cme/payments/ed25519/"+uuidA, 400, api.CodeBadRequest),
+		get("NUL in tenant", "/v1/kms/keys/ac%00me/payments/ed25519/"+uuidA, 400, api.CodeBadRequest),
+		get("three segments", "/v1/kms/keys/acme/payments/ed25519", 404, api.CodeNotFound),
+		get("five segments", "/v1/kms/keys/"+nameA+"/x", 404, api.CodeNotFound),
+		get("trailing slash", "/v1/kms/keys/"+nameA+"/", 404, api.CodeNotFound),
+		hostileRow{name: "get/other tenant's key with other tenant token control", method: "GET", path: "/v1/kms/keys/" + nameB, token: otherTenant, status: 200},
+		get("control", "/v1/kms/keys/"+nameA, 200, ""),
+
+		// rotate
+		rotate("absent key", absent, nil, 404, api.CodeNotFound),
+		rotate("op_id wrong type", nameA, `{"op_id":1}`, 400, api.CodeBadRequest),
+		rotate("op_id too long", nameA, js(api.RotateRequest{OpID: strings.Repeat("o", 129)}), 400, api.CodeBadRequest),
+		rotate("op_id null then garbage", nameA, `{"op_id":null}}`, 400, api.CodeBadRequest),
+		rotate("version in path", nameA+"%23v1", nil, 400, api.CodeBadRequest),
+
+		// sign
+		sign("older version", api.SignRequest{KID: kidA1, PayloadB3: payload}, 409, api.CodeConflict),
+		sign("absent version", api.SignRequest{KID: nameA + "#v9", PayloadB3: payload}, 404, api.CodeNotFound),
+		sign("absent key", api.SignRequest{KID: absent, PayloadB3: payload}, 404, api.CodeNotFound),
+		sign("kid wrong type", `{"kid":1,"payload_b3":"`+payload+`"}`, 400, api.CodeBadRequest),
+		sign("kid missing", `{"payload_b3":"`+payload+`"}`, 400, api.CodeBadRequest),
+		sign("payload upper case", api.SignRequest{KID: nameA, PayloadB3: strings.ToUpper(payload)}, 400, api.CodeBadRequest),
+		sign("payload 63 chars", api.SignRequest{KID: nameA, PayloadB3: payload[:63]}, 400, api.CodeBadRequest),
+		sign("payload 65 chars", api.SignRequest{KID: nameA, PayloadB3: payload + "a"}, 400, api.CodeBadRequest),
+		sign("payload not hex", api.SignRequest{KID: nameA, PayloadB3: "zz" + payload[2:]}, 400, api.CodeBadRequest),
+		sign("payload base64", api.SignRequest{KID: nameA, PayloadB3: base64.StdEncoding.EncodeToString(make([]byte, 32))}, 400, api.CodeBadRequest),
+		sign("payload wrong type", `{"kid":"`+nameA+`","payload_b3":[1,2]}`, 400, api.CodeBadRequest),
+		sign("payload and message", api.SignRequest{KID: nameA, PayloadB3: payload, MessageB64: "aGk="}, 400, api.CodeBadRequest),
+		sign("neither payload nor message", api.SignRequest{KID: nameA}, 400, api.CodeBadRequest),
+		sign("message unpadded", api.SignRequest{KID: nameA, MessageB64: "aGk"}, 400, api.CodeBadRequest),
+		sign("message url alphabet", api.SignRequest{KID: nameA, MessageB64: "-_8="}, 400, api.CodeBadRequest),
+		sign("message newline", api.SignRequest{KID: nameA, MessageB64: "aGVs\nbG8="}, 400, api.CodeBadRequest),
+		sign("message trailing bits", api.SignRequest{KID: nameA, MessageB64: "aGl="}, 400, api.CodeBadRequest),
+		sign("message over 64 KiB", api.SignRequest{KID: nameA, MessageB64: api.EncodeB64(make([]byte, api.MaxMessage+1))}, 400, api.CodeBadRequest),
+		sign("context bad base64", api.SignRequest{KID: nameA, PayloadB3: payload, ContextB64: "%%%"}, 400, api.CodeBadRequest),
+		sign("context 256 bytes", api.SignRequest{KID: nameA, PayloadB3: payload, ContextB64: api.EncodeB64(make([]byte, 256))}, 400, api.CodeBadRequest),
+		sign("op_id too long", api.SignRequest{KID: nameA, PayloadB3: payload, OpID: strings.Repeat("o", 129)}, 400, api.CodeBadRequest),
+		sign("control: payload", signReq, 200, ""),
+		sign("control: message of 64 KiB", api.SignRequest{KID: nameA, MessageB64: api.EncodeB64(make([]byte, api.MaxMessage))}, 200, ""),
+		sign("control: body of exactly the limit", func() string {
+			b := js(signReq)
+			return b + strings.Repeat(" ", maxBody-len(b))
+		}(), 200, ""),
+		sign("body one byte over the limit", func() string {
+			b := js(signReq)
+			return b + strings.Repeat(" ", maxBody-len(b)+1)
+		}(), 413, api.CodeTooLarge),
+		hostileRow{name: "sign/key-prefix token", method: "POST", path: "/v1/kms/sign", body: signReq, status: 403, code: api.CodeNoCapability,
+			token: h.mint(t, captoken.Restrictions{KeyPrefix: "acme/other/"})},
+		hostileRow{name: "sign/alg-limited token", method: "POST", path: "/v1/kms/sign", body: signReq, status: 403, code: api.CodeNoCapability,
+			token: h.mint(t, captoken.Restrictions{Algs: []string{"ml-dsa-65"}})},
+		hostileRow{name: "sign/other tenant token on its own key control", method: "POST", path: "/v1/kms/sign", body: api.SignRequest{KID: nameB, PayloadB3: payload}, token: otherTenant, status: 200},
+
+		// verify
+		verify("absent key", api.VerifyRequest{KID: absent, PayloadB3: payload, Sigs: sig.Sigs}, 404, api.CodeNotFound),
+		verify("absent version", api.VerifyRequest{KID: nameA + "#v9", PayloadB3: payload, Sigs: sig.Sigs}, 404, api.CodeNotFound),
+		verify("sigs missing", api.VerifyRequest{KID: nameA, PayloadB3: payload}, 400, api.CodeBadRequest),
+		verify("sigs empty", `{"kid":"`+nameA+`","payload_b3":"`+payload+`","sigs":[]}`, 400, api.CodeBadRequest),
+		verify("five sigs", api.VerifyRequest{KID: nameA, PayloadB3: payload, Sigs: append(append(append([]api.Signature{}, sig.Sigs...), sig.Sigs...), sig.Sigs[0], sig.Sigs[0], sig.Sigs[0])}, 400, api.CodeBadRequest),
+		verify("sigs wrong type", `{"kid":"`+nameA+`","payload_b3":"`+payload+`","sigs":"abc"}`, 400, api.CodeBadRequest),
+		verify("sig wrong type", `{"kid":"`+nameA+`","payload_b3":"`+payload+`","sigs":[1]}`, 400, api.CodeBadRequest),
+		verify("sig unknown field", `{"kid":"`+nameA+`","payload_b3":"`+payload+`","sigs":[{"alg":"ed25519","signature_b64":"`+zeroSig+`","x":1}]}`, 400, api.CodeBadRequest),
+		verify("sig alg unknown", api.VerifyRequest{KID: nameA, PayloadB3: payload, Sigs: []api.Signature{{Alg: "rsa", SignatureB64: zeroSig}}}, 400, api.CodeBadRequest),
+		verify("sig alg of another kind", api.VerifyRequest{KID: nameA, PayloadB3: payload, Sigs: []api.Signature{{Alg: "ml-dsa-65", SignatureB64: zeroSig}}}, 400, api.CodeBadRequest),
+		verify("two sigs for a single key", api.VerifyRequest{KID: nameA, PayloadB3: payload, Sigs: []api.Signature{sig.Sigs[0], sig.Sigs[0]}}, 400, api.CodeBadRequest),
+		verify("sig unpadded", api.VerifyRequest{KID: nameA, PayloadB3: payload, Sigs: []api.Signature{{Alg: "ed25519", SignatureB64: strings.TrimRight(zeroSig, "=")}}}, 400, api.CodeBadRequest),
+		verify("sig url alphabet", api.VerifyRequest{KID: nameA, PayloadB3: payload, Sigs: []api.Signature{{Alg: "ed25519", SignatureB64: strings.NewReplacer("+", "-", "/", "_").Replace(sig.Sigs[0].SignatureB64) + "-_"}}}, 400, api.CodeBadRequest),
+		verify("sig newline", api.VerifyRequest{KID: nameA, PayloadB3: payload, Sigs: []api.Signature{{Alg: "ed25519", SignatureB64: zeroSig[:40] + "\n" + zeroSig[40:]}}}, 400, api.CodeBadRequest),
+		verify("payload upper case", api.VerifyRequest{KID: nameA, PayloadB3: strings.ToUpper(payload), Sigs: sig.Sigs}, 400, api.CodeBadRequest),
+		verify("payload 63 chars", api.VerifyRequest{KID: nameA, PayloadB3: payload[:63], Sigs: sig.Sigs}, 400, api.CodeBadRequest),
+		verify("payload 65 chars", api.VerifyRequest{KID: nameA, PayloadB3: payload + "0", Sigs: sig.Sigs}, 400, api.CodeBadRequest),
+		verify("message bad base64", api.VerifyRequest{KID: nameA, MessageB64: "a", Sigs: sig.Sigs}, 400, api.CodeBadRequest),
+		verify("payload and message", api.VerifyRequest{KID: nameA, PayloadB3: payload, MessageB64: "aGk=", Sigs: sig.Sigs}, 400, api.CodeBadRequest),
+		verify("context bad base64", api.VerifyRequest{KID: nameA, PayloadB3: payload, Sigs: sig.Sigs, ContextB64: "a==="}, 400, api.CodeBadRequest),
+		verify("policy mode unknown", api.VerifyRequest{KID: nameA, PayloadB3: payload, Sigs: sig.Sigs, Policy: &api.VerifyPolicy{Mode: "xor"}}, 400, api.CodeBadRequest),
+		verify("policy mode upper case", api.VerifyRequest{KID: nameA, PayloadB3: payload, Sigs: sig.Sigs, Policy: &api.VerifyPolicy{Mode: "AND"}}, 400, api.CodeBadRequest),
+		verify("policy pq_only on ed25519", api.VerifyRequest{KID: nameA, PayloadB3: payload, Sigs: sig.Sigs, Policy: &api.VerifyPolicy{Mode: "pq_only"}}, 400, api.CodeUnsupported),
+		verify("policy wrong type", `{"kid":"`+nameA+`","payload_b3":"`+payload+`","sigs":[],"policy":"and"}`, 400, api.CodeBadRequest),
+		verify("policy unknown field", `{"kid":"`+nameA+`","payload_b3":"`+payload+`","sigs":[],"policy":{"mode":"and","floor":"or"}}`, 400, api.CodeBadRequest),
+		hostileRow{name: "verify/control: good signature", method: "POST", path: "/v1/kms/verify", token: h.Admin, body: verifyReq, status: 200,
+			check: wantVerified(true)},
+		hostileRow{name: "verify/control: good signature with the kid that signed", method: "POST", path: "/v1/kms/verify", token: h.Admin,
+			body: api.VerifyRequest{KID: kidA2, PayloadB3: payload, Sigs: sig.Sigs}, status: 200, check: wantVerified(true)},
+		hostileRow{name: "verify/wrong signature is 200 ok false", method: "POST", path: "/v1/kms/verify", token: h.Admin,
+			body: api.VerifyRequest{KID: nameA, PayloadB3: payload, Sigs: []api.Signature{{Alg: "ed25519", SignatureB64: zeroSig}}}, status: 200, check: wantVerified(false)},
+		hostileRow{name: "verify/signature of v2 under v1 is ok false", method: "POST", path: "/v1/kms/verify", token: h.Admin,
+			body: api.VerifyRequest{KID: kidA1, PayloadB3: payload, Sigs: sig.Sigs}, status: 200, check: wantVerified(false)},
+		hostileRow{name: "verify/other payload is ok false", method: "POST", path: "/v1/kms/verify", token: h.Admin,
+			body: api.VerifyRequest{KID: nameA, PayloadB3: strings.Repeat("cd", 32), Sigs: sig.Sigs}, status: 200, check: wantVerified(false)},
+
+		// sign/batch
+		signBatch("items missing", `{}`, 400, api.CodeBadRequest),
+		signBatch("items empty", `{"items":[]}`, 400, api.CodeBadRequest),
+		signBatch("items null", `{"items":null}`, 400, api.CodeBadRequest),
+		signBatch("items wrong type", `{"items":{"kid":"x"}}`, 400, api.CodeBadRequest),
+		signBatch("item wrong type", `{"items":[1]}`, 400, api.CodeBadRequest),
+		signBatch("item unknown field", `{"items":[{"kid":"`+nameA+`","payload_b3":"`+payload+`","x":1}]}`, 400, api.CodeBadRequest),
+		signBatch("1001 items", api.SignBatchRequest{Items: make([]api.SignRequest, api.MaxBatch+1)}, 413, api.CodeTooLarge),
+		signBatch("1001 good items", api.SignBatchRequest{Items: func() []api.SignRequest {
+			s := make([]api.SignRequest, api.MaxBatch+1)
+			for i := range s {
+				s[i] = signReq
+			}
+			return s
+		}()}, 413, api.CodeTooLarge),
+		signBatch("1000 bad items", api.SignBatchRequest{Items: make([]api.SignRequest, api.MaxBatch)}, 200, "", codes(api.MaxBatch, api.CodeBadRequest)...),
+		signBatch("per-item errors", api.SignBatchRequest{Items: []api.SignRequest{
+			{KID: kidA1, PayloadB3: payload},
+			{KID: absent, PayloadB3: payload},
+			{KID: nameA, PayloadB3: "AB"},
+			{KID: nameA, MessageB64: "aGk"},
+			{KID: nameA, PayloadB3: payload, ContextB64: "-_-_"},
+			signReq,
+		}}, 200, "", api.CodeConflict, api.CodeNotFound, api.CodeBadRequest, api.CodeBadRequest, api.CodeBadRequest, ""),
+
+		// verify/batch
+		verifyBatch("items missing", `{}`, 400, api.CodeBadRequest),
+		verifyBatch("items empty", `{"items":[]}`, 400, api.CodeBadRequest),
+		verifyBatch("items wrong type", `{"items":"x"}`, 400, api.CodeBadRequest),
+		verifyBatch("item sigs wrong type", `{"items":[{"kid":"`+nameA+`","payload_b3":"`+payload+`","sigs":{}}]}`, 400, api.CodeBadRequest),
+		verifyBatch("1001 items", api.VerifyBatchRequest{Items: make([]api.VerifyRequest, api.MaxBatch+1)}, 413, api.CodeTooLarge),
+		verifyBatch("1000 bad items", api.VerifyBatchRequest{Items: make([]api.VerifyRequest, api.MaxBatch)}, 200, "", codes(api.MaxBatch, api.CodeBadRequest)...),
+		verifyBatch("per-item errors", api.VerifyBatchRequest{Items: []api.VerifyRequest{
+			{KID: absent, PayloadB3: payload, Sigs: sig.Sigs},
+			{KID: nameA, PayloadB3: payload},
+			{KID: nameA, PayloadB3: payload, Sigs: []api.Signature{{Alg: "ed25519", SignatureB64: "***"}}},
+			{KID: nameA, PayloadB3: payload, Sigs: sig.Sigs, Policy: &api.VerifyPolicy{Mode: "pq_only"}},
+			verifyReq,
+		}}, 200, "", api.CodeNotFound, api.CodeBadRequest, api.CodeBadRequest, api.CodeUnsupported, ""),
+
+		// tokens
+		tokens("unknown scope", api.MintTokenRequest{Scopes: []string{"kms:everything"}}, 400, api.CodeBadRequest),
+		tokens("scope upper case", api.MintTokenRequest{Scopes: []string{"KMS:READ"}}, 400, api.CodeBadRequest),
+		tokens("scopes wrong type", `{"scopes":"kms:read"}`, 400, api.CodeBadRequest),
+		tokens("tenant upper case", api.MintTokenRequest{Tenant: "ACME"}, 400, api.CodeBadRequest),
+		tokens("tenant with newline", api.MintTokenRequest{Tenant: "acme\nscope = kms:admin"}, 400, api.CodeBadRequest),
+		tokens("key prefix bad chars", api.MintTokenRequest{KeyPrefix: "acme/ X"}, 400, api.CodeBadRequest),
+		tokens("alg upper case", api.MintTokenRequest{Algs: []string{"ED25519"}}, 400, api.CodeBadRequest),
+		tokens("algs wrong type", `{"algs":[1]}`, 400, api.CodeBadRequest),
+		tokens("ttl negative", api.MintTokenRequest{TTL: "-1h"}, 400, api.CodeBadRequest),
+		tokens("ttl zero", api.MintTokenRequest{TTL: "0s"}, 400, api.CodeBadRequest),
+		tokens("ttl garbage", api.MintTokenRequest{TTL: "forever"}, 400, api.CodeBadRequest),
+		tokens("ttl too long", api.MintTokenRequest{TTL: "8785h"}, 400, api.CodeBadRequest),
+		tokens("ttl number", `{"ttl":3600}`, 400, api.CodeBadRequest),
+		hostileRow{name: "tokens/attenuated admin token", method: "POST", path: "/v1/kms/tokens", body: `{}`, status: 403, code: api.CodeNoCapability,
+			token: h.mint(t, captoken.Restrictions{Scopes: []captoken.Scope{captoken.ScopeAdmin}})},
+		hostileRow{name: "tokens/read-only token", method: "POST", path: "/v1/kms/tokens", body: `{}`, status: 403, code: api.CodeNoCapability, token: readOnly},
+		hostileRow{name: "tokens/control", method: "POST", path: "/v1/kms/tokens", token: h.Admin, status: 201,
+			body: api.MintTokenRequest{Scopes: []string{"kms:read"}, Tenant: "acme", TTL: "1h"},
+			check: func(t *testing.T, r response) {
+				var out api.MintTokenResponse
+				r.decodeInto(t, &out)
+				g, err := h.Auth.Verify(out.Token, time.Now())
+				if err != nil || !g.HasScope(captoken.ScopeRead) || g.HasScope(captoken.ScopeSign) {
+					t.Errorf("minted token: %v", err)
+				}
+			}},
+
+		// Unknown routes and wrong methods.
+		hostileRow{name: "route/unknown", method: "GET", path: "/v1/kms/nope", status: 404, code: api.CodeNotFound},
+		hostileRow{name: "route/unknown with token", method: "POST", path: "/v1/kms/nope", token: h.Admin, body: `{}`, status: 404, code: api.CodeNotFound},
+		hostileRow{name: "route/root", method: "GET", path: "/", status: 404, code: api.CodeNotFound},
+		hostileRow{name: "route/base path", method: "GET", path: "/v1/kms", status: 404, code: api.CodeNotFound},
+		hostileRow{name: "route/v2", method: "GET", path: "/v2/kms/keys", token: h.Admin, status: 404, code: api.CodeNotFound},
+		hostileRow{name: "route/upper-case path", method: "GET", path: "/V1/KMS/KEYS", token: h.Admin, status: 404, code: api.CodeNotFound},
+		hostileRow{name: "route/keys trailing slash", method: "GET", path: "/v1/kms/keys/", token: h.Admin, status: 404, code: api.CodeNotFound},
+		hostileRow{name: "route/rotate extra segment", method: "POST", path: "/v1/kms/keys/" + nameA + "/rotate/x", token: h.Admin, status: 404, code: api.CodeNotFound},
+		hostileRow{name: "route/double slash", method: "GET", path: "/v1/kms//keys", token: h.Admin, status: 404, code: api.CodeNotFound},
+		hostileRow{name: "route/dot segment", method: "POST", path: "/v1/kms/keys/../sign", token: h.Admin, body: js(signReq), status: 404, code: api.CodeNotFound},
+		hostileRow{name: "route/dot in key path", method: "GET", path: "/v1/kms/keys/acme/./payments/ed25519/" + uuidA, token: h.Admin, status: 404, code: api.CodeNotFound},
+		hostileRow{name: "route/sign batch under sign", method: "POST", path: "/v1/kms/sign/batches", token: h.Admin, body: `{}`, status: 404, code: api.CodeNotFound},
+		hostileRow{name: "method/DELETE keys", method: "DELETE", path: "/v1/kms/keys", token: h.Admin, status: 405, code: api.CodeBadRequest, allow: "GET, POST"},
+		hostileRow{name: "method/PUT keys", method: "PUT", path: "/v1/kms/keys", body: `{}`, status: 405, code: api.CodeBadRequest, allow: "GET, POST"},
+		hostileRow{name: "method/POST key", method: "POST", path: "/v1/kms/keys/" + nameA, token: h.Admin, body: `{}`, status: 405, code: api.CodeBadRequest, allow: "GET"},
+		hostileRow{name: "method/DELETE key", method: "DELETE", path: "/v1/kms/keys/" + nameA, token: h.Admin, status: 405, code: api.CodeBadRequest, allow: "GET"},
+		hostileRow{name: "method/GET rotate", method: "GET", path: "/v1/kms/keys/" + nameA + "/rotate", token: h.Admin, status: 405, code: api.CodeBadRequest, allow: "POST"},
+		hostileRow{name: "method/GET sign", method: "GET", path: "/v1/kms/sign", token: h.Admin, status: 405, code: api.CodeBadRequest, allow: "POST"},
+		hostileRow{name: "method/PUT verify", method: "PUT", path: "/v1/kms/verify", body: js(verifyReq), status: 405, code: api.CodeBadRequest, allow: "POST"},
+		hostileRow{name: "method/GET sign batch", method: "GET", path: "/v1/kms/sign/batch", status: 405, code: api.CodeBadRequest, allow: "POST"},
+		hostileRow{name: "method/PATCH verify batch", method: "PATCH", path: "/v1/kms/verify/batch", status: 405, code: api.CodeBadRequest, allow: "POST"},
+		hostileRow{name: "method/GET tokens", method: "GET", path: "/v1/kms/tokens", token: h.Admin, status: 405, code: api.CodeBadRequest, allow: "POST"},
+		hostileRow{name: "method/POST healthz", method: "POST", path: "/healthz", status: 405, code: api.CodeBadRequest, allow: "GET"},
+		hostileRow{name: "method/DELETE metrics", method: "DELETE", path: "/metrics", status: 405, code: api.CodeBadRequest, allow: "GET"},
+	)
+
+	// Create rows whose token is what is wrong (a token that may create, but
+	// not this key).
+	for i := range rows {
+		switch rows[i].name {
+		case "create/key-prefix token for another purpose":
+			rows[i].token = h.mint(t, captoken.Restrictions{KeyPrefix: "acme/other/"})
+			rows[i].body, rows[i].status, rows[i].code = routes[0].body, 403, api.CodeNoCapability
+		case "create/alg-limited token":
+			rows[i].token = h.mint(t, captoken.Restrictions{Algs: []string{"ml-dsa-65"}})
+			rows[i].body, rows[i].status, rows[i].code = routes[0].body, 403, api.CodeNoCapability
+		}
+	}
+
+	before := h.snapshot(t)
+	seen := map[string]bool{}
+	for i, row := range rows {
+		if seen[row.name] {
+			t.Fatalf("duplicate row name %q", row.name)
+		}
+		seen[row.name] = true
+		if row.status == 0 || (row.status >= 300 && row.code == "") {
+			t.Fatalf("row %q has no expectation", row.name)
+		}
+		t.Run(row.name, func(t *testing.T) {
+			corr := fmt.Sprintf("corr-%d", i)
+			r := h.do(t, row.method, row.path, row.token, row.body, append([]string{"X-Corr-Id", corr}, row.hdr...)...)
+			checkCommon(t, r, corr)
+			if r.Status != row.status {
+				t.Fatalf("status = %d, want %d: %.300s", r.Status, row.status, r.Raw)
+			}
+			if r.Status >= 300 {
+				checkEnvelope(t, r, row.code)
+			}
+			if row.status == http.StatusMethodNotAllowed {
+				if got := r.Header.Get("Allow"); got != row.allow {
+					t.Errorf("Allow = %q, want %q", got, row.allow)
+				}
+			} else if got := r.Header.Get("Allow"); got != "" {
+				t.Errorf("unexpected Allow %q", got)
+			}
+			if row.items != nil {
+				checkBatchSlots(t, r, row.items)
+			}
+			if row.check != nil {
+				row.check(t, r)
+			}
+		})
+	}
+	after := h.snapshot(t)
+	if !before.equal(after) {
+		t.Errorf("the hostile table changed the store (revision %d → %d): %v", before.Revision, after.Revision, before.diff(after))
+	}
+	t.Logf("%d rows", len(rows))
+}
+
+var requestIDRE = regexp.MustCompile(`^[0-9a-f]{24}$`)
+
+// checkCommon checks what every answer carries: a request id, the echoed
+// correlation id, and never a 500 or a redirect.
+func checkCommon(t *testing.T, r response, corr string) {
+	t.Helper()
+	if r.Status >= 500 && r.Status != http.StatusServiceUnavailable {
+		t.Errorf("status %d: %s", r.Status, r.Raw)
+	}
+	if r.Status >= 300 && r.Status < 400 {
+		t.Errorf("redirect %d to %q", r.Status, r.Header.Get("Location"))
+	}
+	if id := r.Header.Get("X-Request-Id"); !requestIDRE.MatchString(id) {
+		t.Errorf("X-Request-Id = %q", id)
+	}
+	if got := r.Header.Get("X-Corr-Id"); got != corr {
+		t.Errorf("X-Corr-Id = %q, want %q echoed", got, corr)
+	}
+}
+
+func wantVerified(ok bool) func(t *testing.T, r response) {
+	return func(t *testing.T, r response) {
+		var out api.VerifyResponse
+		r.decodeInto(t, &out)
+		if out.OK != ok {
+			t.Errorf("ok = %v, want %v", out.OK, ok)
+		}
+		if len(out.Details.Checked) != 1 || out.Details.Checked[0] != "ed25519" {
+			t.Errorf("details.checked = %v", out.Details.Checked)
+		}
+	}
+}
+
+// checkBatchSlots checks a 200 batch answer: one slot per item, in order;
+// a failed slot is exactly {"error":{"code","message"}} with the wanted
+// code; a slot that ran has no error.
+func checkBatchSlots(t *testing.T, r response, want []api.Code) {
+	t.Helper()
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(r.Raw, &top); err != nil {
+		t.Fatalf("batch answer: %v", err)
+	}
+	var slots []map[string]json.RawMessage
+	if err := json.Unmarshal(top["results"], &slots); err != nil {
+		t.Fatalf("results: %v: %.300s", err, r.Raw)
+	}
+	if len(slots) != len(want) {
+		t.Fatalf("%d results for %d items", len(slots), len(want))
+	}
+	allOK := true
+	for i, slot := range slots {
+		if want[i] == "" {
+			if _, ok := slot["error"]; ok {
+				t.Errorf("slot %d: unexpected error %s", i, slot["error"])
+			}
+			if ok, has := slot["ok"]; has && string(ok) != "true" {
+				allOK = false
+			}
+			continue
+		}
+		allOK = false
+		if len(slot) != 1 || slot["error"] == nil {
+			t.Errorf("slot %d must be exactly {\"error\":{...}}, got %v", i, keysOf(slot))
+			continue
+		}
+		var e map[string]json.RawMessage
+		if err := json.Unmarshal(slot["error"], &e); err != nil || len(e) != 2 || e["code"] == nil || e["message"] == nil {
+			t.Errorf("slot %d: error must be exactly {code, message}: %s", i, slot["error"])
+			continue
+		}
+		var ie api.ItemError
+		json.Unmarshal(slot["error"], &ie)
+		if ie.Code != want[i] || ie.Message == "" {
+			t.Errorf("slot %d: code %s (%q), want %s", i, ie.Code, ie.Message, want[i])
+		}
+	}
+	if v, ok := top["all_ok"]; ok && string(v) != fmt.Sprint(allOK) {
+		t.Errorf("all_ok = %s, want %v", v, allOK)
+	}
+}
+
+func keysOf(m map[string]json.RawMessage) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// TestBatchItemsFailIndependently: one bad item among good ones gets
+// {"error":{code,message}} in its own slot; the others run, in order.
+func TestBatchItemsFailIndependently(t *testing.T) {
+	h := newHarness(t)
+	kidA := h.createKey(t, "acme", "payments", "ed25519")
+	kidB := h.createKey(t, "acme", "billing", "ed25519")
+	nameB := strings.TrimSuffix(kidB, "#v1")
+	p1, p2 := strings.Repeat("0a", 32), strings.Repeat("0b", 32)
+	msg := api.EncodeB64([]byte("hello"))
+
+	r := h.do(t, "POST", "/v1/kms/sign/batch", h.Admin, api.SignBatchRequest{Items: []api.SignRequest{
+		{KID: kidA, PayloadB3: p1},
+		{KID: "ACME/payments/ed25519/0190a5b2-7c3d-7e4f-8a1b-2c3d4e5f6a7b", PayloadB3: p1},
+		{KID: nameB, PayloadB3: p2},
+		{KID: kidA, PayloadB3: strings.ToUpper(p1)},
+		{KID: nameB, MessageB64: msg},
+		{KID: "acme/payments/ed25519/0190a5b2-7c3d-7e4f-8a1b-2c3d4e5f6a7b", PayloadB3: p1},
+		{KID: kidA, PayloadB3: p2},
+	}})
+	if r.Status != http.StatusOK {
+		t.Fatalf("sign batch: %d %s", r.Status, r.Raw)
+	}
+	checkBatchSlots(t, r, []api.Code{"", api.CodeBadRequest, "", api.CodeBadRequest, "", api.CodeNotFound, ""})
+	var sb api.SignBatchResponse
+	r.decodeInto(t, &sb)
+	wantKID := []string{kidA, "", kidB, "", kidB, "", kidA}
+	for i, res := range sb.Results {
+		if res.KID != wantKID[i] {
+			t.Errorf("slot %d: kid %q, want %q", i, res.KID, wantKID[i])
+		}
+		if (res.Error == nil) != (len(res.Sigs) == 1) {
+			t.Errorf("slot %d: %d signatures and error %v", i, len(res.Sigs), res.Error)
+		}
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+	// Every signature is the one its own item asked for (Ed25519 is
+	// deterministic), and verifies for its own input only.
+	good := []struct {
+		slot     int
+		kid      string
+		payload  string
+		message  string
+		neighbor string
+	}{{0, kidA, p1, "", p2}, {2, kidB, p2, "", p1}, {4, kidB, "", msg, p1}, {6, kidA, p2, "", p1}}
+	var vitems []api.VerifyRequest
+	for _, g := range good {
+		single := h.do(t, "POST", "/v1/kms/sign", h.Admin, api.SignRequest{KID: g.kid, PayloadB3: g.payload, MessageB64: g.message})
+		var one api.SignResponse
+		single.decodeInto(t, &one)
+		if !reflect.DeepEqual(one.Sigs, sb.Results[g.slot].Sigs) {
+			t.Errorf("slot %d: batch signature differs from a single sign of the same item", g.slot)
+		}
+		vitems = append(vitems,
+			api.VerifyRequest{KID: g.kid, PayloadB3: g.payload, MessageB64: g.message, Sigs: sb.Results[g.slot].Sigs},
+			api.VerifyRequest{KID: g.kid, PayloadB3: g.neighbor, Sigs: sb.Results[g.slot].Sigs})
+	}
+
+	// Verify: good, wrong, and failing items side by side.
+	items := []api.VerifyRequest{
+		vitems[0], // ok
+		{KID: "acme/payments/ed25519/not-a-uuid", PayloadB3: p1, Sigs: vitems[0].Sigs}, // BadRequest
+		vitems[1], // wrong payload: ok false, no error
+		vitems[2], // ok
+		{KID: "acme/payments/ed25519/0190a5b2-7c3d-7e4f-8a1b-2c3d4e5f6a7b", PayloadB3: p1, Sigs: vitems[0].Sigs}, // NotFound
+		vitems[4], // ok (message)
+		vitems[5], // wrong
+		{KID: kidA, PayloadB3: p1, Sigs: []api.Signature{{Alg: "ed25519", SignatureB64: "not base64"}}}, // BadRequest
+		vitems[6], // ok
+	}
+	r = h.do(t, "POST", "/v1/kms/verify/batch", h.Admin, api.VerifyBatchRequest{Items: items})
+	if r.Status != http.StatusOK {
+		t.Fatalf("verify batch: %d %s", r.Status, r.Raw)
+	}
+	checkBatchSlots(t, r, []api.Code{"", api.CodeBadRequest, "", "", api.CodeNotFound, "", "", api.CodeBadRequest, ""})
+	var vb api.VerifyBatchResponse
+	r.decodeInto(t, &vb)
+	wantOK := []bool{true, false, false, true, false, true, false, false, true}
+	for i, res := range vb.Results {
+		if res.OK != wantOK[i] {
+			t.Errorf("verify slot %d: ok = %v, want %v", i, res.OK, wantOK[i])
+		}
+	}
+	if vb.AllOK {
+		t.Error("all_ok is true with failed items")
+	}
+
+	// The good items alone: all_ok.
+	r = h.do(t, "POST", "/v1/kms/verify/batch", h.Admin, api.VerifyBatchRequest{Items: []api.VerifyRequest{vitems[0], vitems[2], vitems[4], vitems[6]}})
+	vb = api.VerifyBatchResponse{}
+	r.decodeInto(t, &vb)
+	if r.Status != http.StatusOK || !vb.AllOK || len(vb.Results) != 4 {
+		t.Errorf("good items alone: %d %s", r.Status, r.Raw)
+	}
+}
