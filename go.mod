@@ -3,6 +3,7 @@ module github.com/ron-kms/ron-kms
 go 1.27.3
 
 require (
+	github.com/cloudflare/circl v1.6.5
 	github.com/oasisprotocol/curve25519-voi v0.0.0-20230904125328-1f23a7beb09a
 	github.com/prometheus/client_golang v1.23.2
 	github.com/rogpeppe/go-internal v1.16.0

@@ -1,6 +1,7 @@
 package alg_test
 
 import (
+	"reflect"
 	"regexp"
 	"slices"
 	"testing"
@@ -66,7 +67,7 @@ func TestEd25519Entry(t *testing.T) {
 	}
 	// RFC 8032 §5.1: 32-byte secret key, 32-byte public key, 64-byte signature.
 	want := alg.Alg{Name: "ed25519", Kind: alg.KindSignature, SeedSize: 32, PublicKeySize: 32, OutputSize: 64, Ops: alg.OpSign | alg.OpVerify}
-	if *a != want {
+	if !reflect.DeepEqual(*a, want) {
 		t.Errorf("ed25519 = %+v, want %+v", *a, want)
 	}
 	if a.Ops.Has(alg.OpWrap) || !a.Ops.Has(alg.OpSign|alg.OpVerify) {

@@ -15,6 +15,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/cloudflare/circl/sign/slhdsa"
+
 	"github.com/ron-kms/ron-kms/internal/alg"
 )
 
@@ -104,7 +106,12 @@ func (o *Options) context() []byte {
 // schemes holds the implementation of every signature algorithm of the table
 // that this package supports, keyed by algorithm name.
 var schemes = map[string]Scheme{
-	alg.Ed25519: newEd25519Scheme(mustLookup(alg.Ed25519)),
+	alg.Ed25519:        newEd25519Scheme(mustLookup(alg.Ed25519)),
+	alg.MLDSA44:        newMLDSAScheme(mustLookup(alg.MLDSA44), mldsa44Impls),
+	alg.MLDSA65:        newMLDSAScheme(mustLookup(alg.MLDSA65), mldsa65Impls),
+	alg.MLDSA87:        newMLDSAScheme(mustLookup(alg.MLDSA87), mldsa87Impls),
+	alg.SLHDSASHA2128s: newSLHDSAScheme(mustLookup(alg.SLHDSASHA2128s), slhdsa.SHA2_128s),
+	alg.MLDSA65Ed25519: newCompositeScheme(mustLookup(alg.MLDSA65Ed25519), mldsa65Ed25519),
 }
 
 func mustLookup(name string) *alg.Alg {

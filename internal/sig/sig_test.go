@@ -39,7 +39,7 @@ func TestForCoversTheTable(t *testing.T) {
 }
 
 func TestForUnknown(t *testing.T) {
-	for _, name := range []string{"", "Ed25519", "ed448", "ed25519ph", "ml-dsa-44"} {
+	for _, name := range []string{"", "Ed25519", "ed448", "ed25519ph", "ML-DSA-44"} {
 		if s, err := For(name); !errors.Is(err, ErrUnsupported) || s != nil {
 			t.Errorf("For(%q) = %v, %v; want ErrUnsupported", name, s, err)
 		}
