@@ -34,8 +34,12 @@ func TestLayering(t *testing.T) {
 		{pkg: "internal/sig", allow: []string{mod + "/internal/alg", "github.com/oasisprotocol/curve25519-voi", "github.com/cloudflare/circl", "golang.org/x/"},
 			forbid: []string{"std:net/http"}},
 		{pkg: "internal/keystore",
-			allow:  []string{mod + "/internal/alg", mod + "/internal/sig", mod + "/internal/seal", mod + "/internal/storage", mod + "/internal/fsutil", "github.com/oasisprotocol/", "github.com/cloudflare/circl", "golang.org/x/"},
+			allow: []string{mod + "/internal/alg", mod + "/internal/sig", mod + "/internal/wrap", mod + "/internal/symm",
+				mod + "/internal/seal", mod + "/internal/storage", mod + "/internal/fsutil",
+				"github.com/oasisprotocol/", "github.com/cloudflare/circl", "golang.org/x/"},
 			forbid: []string{"std:net/http", mod + "/api", "github.com/prometheus/", "go.etcd.io/"}},
+		{pkg: "internal/wrap", allow: []string{mod + "/internal/alg"}, forbid: []string{"std:net/http"}},
+		{pkg: "internal/symm", allow: nil},
 		{pkg: "internal/captoken", allow: []string{"gopkg.in/macaroon.v2", "gopkg.in/errgo", "golang.org/x/"}},
 	} {
 		for _, d := range deps(t, rule.pkg) {

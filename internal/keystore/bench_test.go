@@ -27,7 +27,7 @@ func BenchmarkKeystoreSign(b *testing.B) {
 	ref := Ref{Name: create(b, ks, "").Name}
 	sign(b, ks, ref, benchPayload) // unseal and cache before timing
 	for b.Loop() {
-		if _, err := ks.Sign(ctx, ref, benchPayload, SignOptions{}); err != nil {
+		if _, err := ks.Sign(ctx, ref, benchPayload, Options{}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -134,7 +134,7 @@ func BenchmarkPairedSign(b *testing.B) {
 	sign(b, ks, ref, benchPayload)
 	priv := ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
 	ours := func() {
-		if _, err := ks.Sign(ctx, ref, benchPayload, SignOptions{}); err != nil {
+		if _, err := ks.Sign(ctx, ref, benchPayload, Options{}); err != nil {
 			b.Fatal(err)
 		}
 	}

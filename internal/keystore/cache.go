@@ -10,29 +10,29 @@ import (
 	"time"
 
 	"github.com/ron-kms/ron-kms/internal/seal"
-	"github.com/ron-kms/ron-kms/internal/sig"
 	"github.com/ron-kms/ron-kms/internal/storage"
 )
 
 // entry is the in-memory state of one key: an immutable metadata snapshot,
-// the parsed public keys of its versions and the unsealed private key of its
-// current version, each filled on first use.
+// and per version the parsed public key and the unsealed private key, each
+// filled on first use.
 type entry struct {
-	key    *Key
-	pubs   []atomic.Pointer[pubHolder] // index = version-1
-	signer atomic.Pointer[signerHolder]
-	fill   sync.Mutex // serialises unsealing
+	key   *Key
+	pubs  []atomic.Pointer[pubHolder]  // index = version-1
+	privs []atomic.Pointer[privHolder] // index = version-1
+	fill  sync.Mutex                   // serialises unsealing
 }
 
-type pubHolder struct{ pub sig.PublicKey }
+type pubHolder struct{ pub any }
 
-type signerHolder struct {
-	version uint32
-	priv    sig.PrivateKey
-}
+type privHolder struct{ priv secretKey }
 
 func newEntry(k *Key) *entry {
-	return &entry{key: k, pubs: make([]atomic.Pointer[pubHolder], len(k.Versions))}
+	return &entry{
+		key:   k,
+		pubs:  make([]atomic.Pointer[pubHolder], len(k.Versions)),
+		privs: make([]atomic.Pointer[privHolder], len(k.Versions)),
+	}
 }
 
 // cache maps key names to entries. It never goes back in time: an entry is
@@ -57,11 +57,10 @@ func (c *cache) get(name string) *entry {
 // put installs k (and optionally the unsealed key of its current version)
 // unless the cache already holds a newer revision. It returns the entry that
 // is current afterwards.
-func (c *cache) put(k *Key, priv sig.PrivateKey) *entry {
+func (c *cache) put(k *Key, priv secretKey) *entry {
 	e := newEntry(k)
 	if priv != nil {
-		e.signer.Store(&signerHolder{version: k.Current, priv: priv})
-		e.pubs[k.Current-1].Store(&pubHolder{pub: priv.Public()})
+		e.privs[k.Current-1].Store(&privHolder{priv: priv})
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -70,8 +69,8 @@ func (c *cache) put(k *Key, priv sig.PrivateKey) *entry {
 			return old
 		}
 		if old.key.revision == k.revision {
-			if priv != nil && old.signer.Load() == nil {
-				old.signer.Store(&signerHolder{version: k.Current, priv: priv})
+			if priv != nil && old.privs[k.Current-1].Load() == nil {
+				old.privs[k.Current-1].Store(&privHolder{priv: priv})
 			}
 			return old
 		}
@@ -111,8 +110,9 @@ func (ks *Keystore) entry(ctx context.Context, name string) (*entry, error) {
 	return ks.cache.put(k, nil), nil
 }
 
-// publicKey returns the parsed public key of version n.
-func (e *entry) publicKey(n uint32) (sig.PublicKey, error) {
+// publicKey returns the parsed public key of version n (a sig.PublicKey or
+// a wrap.PublicKey, by the key's kind).
+func (e *entry) publicKey(n uint32) (any, error) {
 	v, ok := e.key.Version(n)
 	if !ok {
 		return nil, fmt.Errorf("%w: %s has no version %d", ErrNotFound, e.key.Name, n)
@@ -120,11 +120,11 @@ func (e *entry) publicKey(n uint32) (sig.PublicKey, error) {
 	if h := e.pubs[n-1].Load(); h != nil {
 		return h.pub, nil
 	}
-	scheme, err := schemeFor(e.key.Alg)
+	sc, err := schemeFor(e.key.Alg)
 	if err != nil {
 		return nil, err
 	}
-	pub, err := scheme.NewPublicKey(v.PublicKey)
+	pub, err := sc.parsePub(v.PublicKey)
 	if err != nil {
 		return nil, fmt.Errorf("keystore: stored public key of %s: %w", e.key.KID(n), err)
 	}
@@ -132,28 +132,30 @@ func (e *entry) publicKey(n uint32) (sig.PublicKey, error) {
 	return pub, nil
 }
 
-// currentSigner returns the unsealed private key of the current version,
-// unsealing it once.
-func (ks *Keystore) currentSigner(ctx context.Context, e *entry) (sig.PrivateKey, error) {
-	n := e.key.Current
-	if h := e.signer.Load(); h != nil && h.version == n {
+// privateKey returns the unsealed private key of version n, unsealing it
+// once.
+func (ks *Keystore) privateKey(ctx context.Context, e *entry, n uint32) (secretKey, error) {
+	if _, ok := e.key.Version(n); !ok {
+		return nil, fmt.Errorf("%w: %s has no version %d", ErrNotFound, e.key.Name, n)
+	}
+	if h := e.privs[n-1].Load(); h != nil {
 		return h.priv, nil
 	}
 	e.fill.Lock()
 	defer e.fill.Unlock()
-	if h := e.signer.Load(); h != nil && h.version == n {
+	if h := e.privs[n-1].Load(); h != nil {
 		return h.priv, nil
 	}
 	priv, err := ks.unseal(ctx, e.key, n)
 	if err != nil {
 		return nil, err
 	}
-	e.signer.Store(&signerHolder{version: n, priv: priv})
+	e.privs[n-1].Store(&privHolder{priv: priv})
 	return priv, nil
 }
 
-// unseal opens the sealed seed of version n and expands it.
-func (ks *Keystore) unseal(ctx context.Context, k *Key, n uint32) (sig.PrivateKey, error) {
+// unseal opens the sealed seed of version n and loads it.
+func (ks *Keystore) unseal(ctx context.Context, k *Key, n uint32) (secretKey, error) {
 	it, err := ks.store.Get(ctx, sealedPath(k.Name, n))
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, fmt.Errorf("%w: no private material for %s", ErrNotFound, k.KID(n))
@@ -166,28 +168,19 @@ func (ks *Keystore) unseal(ctx context.Context, k *Key, n uint32) (sig.PrivateKe
 		return nil, fmt.Errorf("keystore: unsealing %s: %w", k.KID(n), err)
 	}
 	defer clear(seed)
-	scheme, err := schemeFor(k.Alg)
+	sc, err := schemeFor(k.Alg)
 	if err != nil {
 		return nil, err
 	}
-	return scheme.NewPrivateKey(seed)
+	return sc.load(seed)
 }
 
 // follow applies the store's change feed to the cache, so that writes by
 // other nodes (or other processes) are seen. If the feed breaks, the cache
 // is emptied and the feed re-opened.
-func (ks *Keystore) follow(ctx context.Context) {
+func (ks *Keystore) follow(ctx context.Context, ch <-chan storage.Event) {
 	defer close(ks.done)
-	for ctx.Err() == nil {
-		ch, err := ks.store.Watch(ctx, "k/")
-		if err != nil {
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(time.Second):
-				continue
-			}
-		}
+	for {
 		for ev := range ch {
 			name := strings.TrimPrefix(ev.Key, "k/")
 			if ev.Deleted {
@@ -204,7 +197,25 @@ func (ks *Keystore) follow(ctx context.Context) {
 				ks.cache.put(k, nil)
 			}
 		}
-		// The feed ended: either we are stopping, or we fell behind.
+		// The feed ended: either we are stopping, or we fell behind. Forget
+		// everything and subscribe again, retrying while the store is
+		// unreachable; entries cached before the new subscription took hold
+		// may have missed a change, so they are dropped once more after it.
+		ks.cache.reset()
+		for {
+			if ctx.Err() != nil {
+				return
+			}
+			var err error
+			if ch, err = ks.store.Watch(ctx, "k/"); err == nil {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+		}
 		ks.cache.reset()
 	}
 }

@@ -11,10 +11,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ron-kms/ron-kms/internal/alg"
 	"github.com/ron-kms/ron-kms/internal/seal"
-	"github.com/ron-kms/ron-kms/internal/sig"
 	"github.com/ron-kms/ron-kms/internal/storage"
+	"github.com/ron-kms/ron-kms/internal/symm"
 )
 
 // Config is what a Keystore is built from.
@@ -35,12 +34,13 @@ const DefaultCacheSize = 100_000
 
 // Keystore is the key custody core. Safe for concurrent use.
 type Keystore struct {
-	store  storage.Store
-	sealer seal.Sealer
-	now    func() time.Time
-	cache  *cache
-	stop   context.CancelFunc
-	done   chan struct{}
+	store    storage.Store
+	sealer   seal.Sealer
+	now      func() time.Time
+	cache    *cache
+	counters counters
+	stop     context.CancelFunc
+	done     chan struct{}
 }
 
 // Open checks that the sealer's key-encryption key matches the store (a
@@ -60,12 +60,20 @@ func Open(ctx context.Context, cfg Config) (*Keystore, error) {
 		size = DefaultCacheSize
 	}
 	ks.cache = newCache(size)
+	ks.counters = counters{m: make(map[string]*counter), block: counterBlock, limit: symm.MaxEncryptions}
 	if err := ks.checkKEK(ctx); err != nil {
 		return nil, err
 	}
+	// Subscribe before anything is cached, so that no change made after a
+	// cache fill can be missed.
 	wctx, cancel := context.WithCancel(context.Background())
+	feed, err := ks.store.Watch(wctx, "k/")
+	if err != nil {
+		cancel()
+		return nil, storeErr(err)
+	}
 	ks.stop, ks.done = cancel, make(chan struct{})
-	go ks.follow(wctx)
+	go ks.follow(wctx, feed)
 	return ks, nil
 }
 
@@ -106,7 +114,7 @@ func (ks *Keystore) Create(ctx context.Context, p CreateParams) (*Key, error) {
 	if err := checkLabels(p.Labels); err != nil {
 		return nil, err
 	}
-	scheme, err := schemeFor(p.Alg)
+	sc, err := schemeFor(p.Alg)
 	if err != nil {
 		return nil, err
 	}
@@ -127,7 +135,7 @@ func (ks *Keystore) Create(ctx context.Context, p CreateParams) (*Key, error) {
 		CreatedAt: now, Current: 1, MinVerify: 1, Labels: p.Labels,
 	}
 	k.Name = k.Tenant + "/" + k.Purpose + "/" + k.Alg + "/" + k.UUID
-	v, sealed, priv, err := ks.newVersion(scheme, k.Name, 1, now)
+	v, sealed, priv, err := ks.newVersion(sc, k.Name, 1, now)
 	if err != nil {
 		return nil, err
 	}
@@ -141,7 +149,7 @@ func (ks *Keystore) Create(ctx context.Context, p CreateParams) (*Key, error) {
 	}
 	rev, err := ks.store.Apply(ctx, muts...)
 	if err != nil {
-		priv.Destroy()
+		priv.destroy()
 		if errors.Is(err, storage.ErrConflict) && p.OpID != "" {
 			// Lost a race with the same op_id: answer as the winner did.
 			var won Key
@@ -178,13 +186,13 @@ func (ks *Keystore) Rotate(ctx context.Context, name, opID string) (RotateResult
 			return res, err
 		}
 	}
-	scheme, err := schemeFor(k.Alg)
+	sc, err := schemeFor(k.Alg)
 	if err != nil {
 		return RotateResult{}, err
 	}
 	n := uint32(len(k.Versions)) + 1
 	now := ks.now().UTC().Truncate(time.Second)
-	v, sealed, priv, err := ks.newVersion(scheme, k.Name, n, now)
+	v, sealed, priv, err := ks.newVersion(sc, k.Name, n, now)
 	if err != nil {
 		return RotateResult{}, err
 	}
@@ -202,7 +210,7 @@ func (ks *Keystore) Rotate(ctx context.Context, name, opID string) (RotateResult
 	}
 	rev, err := ks.store.Apply(ctx, muts...)
 	if err != nil {
-		priv.Destroy()
+		priv.destroy()
 		if !errors.Is(err, storage.ErrConflict) {
 			return RotateResult{}, storeErr(err)
 		}
@@ -280,19 +288,19 @@ func (ks *Keystore) List(ctx context.Context, p ListParams) ([]*Key, string, err
 
 // newVersion generates a seed, derives the public key and seals the seed.
 // The returned private key is for the cache; the seed is cleared.
-func (ks *Keystore) newVersion(scheme sig.Scheme, name string, n uint32, now time.Time) (Version, []byte, sig.PrivateKey, error) {
-	seed := scheme.GenerateSeed()
+func (ks *Keystore) newVersion(sc scheme, name string, n uint32, now time.Time) (Version, []byte, secretKey, error) {
+	seed := sc.generate()
 	defer clear(seed)
-	priv, err := scheme.NewPrivateKey(seed)
+	priv, err := sc.load(seed)
 	if err != nil {
-		return Version{}, nil, nil, fmt.Errorf("keystore: new %s key: %w", scheme.Alg().Name, err)
+		return Version{}, nil, nil, fmt.Errorf("keystore: new %s key: %w", sc.alg.Name, err)
 	}
-	sealed, err := ks.sealer.Seal(seal.Binding{Name: name, Version: n, Alg: scheme.Alg().Name}, seed)
+	sealed, err := ks.sealer.Seal(seal.Binding{Name: name, Version: n, Alg: sc.alg.Name}, seed)
 	if err != nil {
-		priv.Destroy()
+		priv.destroy()
 		return Version{}, nil, nil, fmt.Errorf("keystore: sealing: %w", err)
 	}
-	v := Version{Number: n, State: Enabled, CreatedAt: now, PublicKey: priv.Public().Bytes()}
+	v := Version{Number: n, State: Enabled, CreatedAt: now, PublicKey: priv.publicBytes()}
 	return v, sealed, priv, nil
 }
 
@@ -307,21 +315,6 @@ func (ks *Keystore) fetch(ctx context.Context, name string) (*Key, error) {
 		return nil, storeErr(err)
 	}
 	return decodeKey(it.Value, it.Revision)
-}
-
-func schemeFor(name string) (sig.Scheme, error) {
-	a, ok := alg.Lookup(name)
-	if !ok {
-		return nil, fmt.Errorf("%w: algorithm %q", ErrUnsupported, name)
-	}
-	if a.Kind != alg.KindSignature {
-		return nil, fmt.Errorf("%w: %s keys are not available in this build", ErrUnsupported, name)
-	}
-	s, err := sig.For(name)
-	if err != nil {
-		return nil, fmt.Errorf("%w: algorithm %q", ErrUnsupported, name)
-	}
-	return s, nil
 }
 
 func storeErr(err error) error {

@@ -51,7 +51,7 @@ func create(t testing.TB, ks *Keystore, opID string) *Key {
 
 func sign(t testing.TB, ks *Keystore, ref Ref, msg []byte) Signature {
 	t.Helper()
-	s, err := ks.Sign(context.Background(), ref, msg, SignOptions{})
+	s, err := ks.Sign(context.Background(), ref, msg, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,19 +74,19 @@ func TestCreateSignVerify(t *testing.T) {
 	if !ed25519.Verify(k.Versions[0].PublicKey, msg, s.Parts[0].Sig) {
 		t.Fatal("crypto/ed25519 rejects our signature")
 	}
-	if _, err := ks.Verify(ctx, Ref{Name: k.Name, Version: 1}, msg, s.Parts, SignOptions{}); err != nil {
+	if _, err := ks.Verify(ctx, Ref{Name: k.Name, Version: 1}, msg, s.Parts, Options{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ks.Verify(ctx, Ref{Name: k.Name}, []byte("other"), s.Parts, SignOptions{}); !errors.Is(err, ErrInvalidSignature) {
+	if _, err := ks.Verify(ctx, Ref{Name: k.Name}, []byte("other"), s.Parts, Options{}); !errors.Is(err, ErrInvalidSignature) {
 		t.Fatalf("wrong message: %v", err)
 	}
-	if _, err := ks.Verify(ctx, Ref{Name: k.Name}, msg, []Part{{Alg: "ml-dsa-65", Sig: s.Parts[0].Sig}}, SignOptions{}); !errors.Is(err, ErrInvalidArgument) {
+	if _, err := ks.Verify(ctx, Ref{Name: k.Name}, msg, []Part{{Alg: "ml-dsa-65", Sig: s.Parts[0].Sig}}, Options{}); !errors.Is(err, ErrInvalidArgument) {
 		t.Fatalf("wrong part alg: %v", err)
 	}
-	if _, err := ks.Sign(ctx, Ref{Name: k.Name}, msg, SignOptions{Context: []byte("c")}); !errors.Is(err, ErrUnsupported) {
+	if _, err := ks.Sign(ctx, Ref{Name: k.Name}, msg, Options{Context: []byte("c")}); !errors.Is(err, ErrUnsupported) {
 		t.Fatalf("ed25519 with context: %v", err)
 	}
-	if _, err := ks.Sign(ctx, Ref{Name: "acme/billing/ed25519/0190b8a4-4f7c-7b7e-8a1d-1234567890ab"}, msg, SignOptions{}); !errors.Is(err, ErrNotFound) {
+	if _, err := ks.Sign(ctx, Ref{Name: "acme/billing/ed25519/0190b8a4-4f7c-7b7e-8a1d-1234567890ab"}, msg, Options{}); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("unknown key: %v", err)
 	}
 }
@@ -120,19 +120,19 @@ func TestRotation(t *testing.T) {
 		if s.Version != uint32(i+1) {
 			t.Fatalf("signature %d made by v%d", i, s.Version)
 		}
-		if _, err := ks.Verify(ctx, Ref{Name: k.Name, Version: s.Version}, msg, s.Parts, SignOptions{}); err != nil {
+		if _, err := ks.Verify(ctx, Ref{Name: k.Name, Version: s.Version}, msg, s.Parts, Options{}); err != nil {
 			t.Fatalf("v%d signature after rotations: %v", s.Version, err)
 		}
 		// ...and not with another version's key.
-		if _, err := ks.Verify(ctx, Ref{Name: k.Name, Version: 4}, msg, s.Parts, SignOptions{}); !errors.Is(err, ErrInvalidSignature) {
+		if _, err := ks.Verify(ctx, Ref{Name: k.Name, Version: 4}, msg, s.Parts, Options{}); !errors.Is(err, ErrInvalidSignature) {
 			t.Fatalf("v%d signature checked against v4: %v", s.Version, err)
 		}
 	}
 	// Only the current version signs.
-	if _, err := ks.Sign(ctx, Ref{Name: k.Name, Version: 2}, msg, SignOptions{}); !errors.Is(err, ErrNotCurrent) {
+	if _, err := ks.Sign(ctx, Ref{Name: k.Name, Version: 2}, msg, Options{}); !errors.Is(err, ErrNotCurrent) {
 		t.Fatalf("sign with v2: %v", err)
 	}
-	if _, err := ks.Sign(ctx, Ref{Name: k.Name, Version: 9}, msg, SignOptions{}); !errors.Is(err, ErrNotFound) {
+	if _, err := ks.Sign(ctx, Ref{Name: k.Name, Version: 9}, msg, Options{}); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("sign with v9: %v", err)
 	}
 	if s := sign(t, ks, Ref{Name: k.Name, Version: 4}, msg); s.Version != 4 {
@@ -235,7 +235,7 @@ func TestRestartOnBolt(t *testing.T) {
 	if err != nil || got.Current != 2 || len(got.Versions) != 2 {
 		t.Fatalf("after restart: %+v %v", got, err)
 	}
-	if _, err := ks.Verify(ctx, Ref{Name: k.Name, Version: s1.Version}, msg, s1.Parts, SignOptions{}); err != nil {
+	if _, err := ks.Verify(ctx, Ref{Name: k.Name, Version: s1.Version}, msg, s1.Parts, Options{}); err != nil {
 		t.Fatalf("old signature after restart: %v", err)
 	}
 	if again := create(t, ks, "op-create"); again.Name != k.Name {
@@ -271,7 +271,7 @@ func TestSealedRecordBoundToVersion(t *testing.T) {
 		t.Fatal(err)
 	}
 	fresh := openKS(t, st, kek)
-	if _, err := fresh.Sign(ctx, Ref{Name: k.Name}, []byte("m"), SignOptions{}); err == nil || !errors.Is(err, seal.ErrOpen) {
+	if _, err := fresh.Sign(ctx, Ref{Name: k.Name}, []byte("m"), Options{}); err == nil || !errors.Is(err, seal.ErrOpen) {
 		t.Fatalf("sign with a moved sealed record: %v", err)
 	}
 }
@@ -378,7 +378,7 @@ func TestRFC8032ThroughKeystore(t *testing.T) {
 		if hex.EncodeToString(s.Parts[0].Sig) != hex.EncodeToString(want) {
 			t.Errorf("%s: signature\n got %x\nwant %x", v.name, s.Parts[0].Sig, want)
 		}
-		if _, err := ks.Verify(ctx, Ref{Name: name, Version: 1}, msg, []Part{{Alg: "ed25519", Sig: want}}, SignOptions{}); err != nil {
+		if _, err := ks.Verify(ctx, Ref{Name: name, Version: 1}, msg, []Part{{Alg: "ed25519", Sig: want}}, Options{}); err != nil {
 			t.Errorf("%s: RFC signature does not verify: %v", v.name, err)
 		}
 	}
