@@ -196,6 +196,12 @@ type BuildInfo struct {
 	GoVersion string   `json:"go_version"`
 	Algs      []string `json:"algs"`
 	Store     string   `json:"store"`
+	// CompositeSigs names the revision of the IETF composite ML-DSA draft
+	// that mldsa65-ed25519 implements, for interoperability checks.
+	CompositeSigs string `json:"composite_sigs"`
+	// FIPS140 reports whether the server runs in FIPS 140-3 mode (ML-DSA
+	// from crypto/mldsa instead of circl).
+	FIPS140 bool `json:"fips140"`
 }
 
 // Readiness is the 200 body of GET /readyz. When the server is not ready it
@@ -215,4 +221,66 @@ const (
 	MaxOpIDLen       = 128      // bytes of an op_id
 	DefaultListLimit = 100      // keys per page when limit is not given
 	MaxListLimit     = 1000     // largest page
+	MaxDataKey       = 1024     // bytes of a data key to wrap or generate
+	MaxPlaintext     = 64 << 10 // bytes of plaintext_b64 to encrypt, decoded
+	MaxAAD           = 8 << 10  // bytes of aad_b64, decoded
 )
+
+// WrapRequest is the body of POST /v1/kms/wrap: exactly one of
+// PlaintextKeyB64 (a data key to wrap) and Size (bytes of a data key for the
+// server to generate and return).
+type WrapRequest struct {
+	KID             string `json:"kid"`
+	PlaintextKeyB64 string `json:"plaintext_key_b64,omitempty"`
+	Size            int    `json:"size,omitempty"`
+	AADB64          string `json:"aad_b64,omitempty"`
+}
+
+// WrapResponse carries the envelope; PlaintextKeyB64 only when the server
+// generated the data key (a secret: use it, then forget it).
+type WrapResponse struct {
+	KID             string `json:"kid"`
+	Alg             string `json:"alg"`
+	WrappedB64      string `json:"wrapped_b64"`
+	PlaintextKeyB64 string `json:"plaintext_key_b64,omitempty"`
+}
+
+// UnwrapRequest is the body of POST /v1/kms/unwrap; the envelope names its
+// key and version.
+type UnwrapRequest struct {
+	WrappedB64 string `json:"wrapped_b64"`
+	AADB64     string `json:"aad_b64,omitempty"`
+}
+
+// UnwrapResponse carries the data key (a secret).
+type UnwrapResponse struct {
+	KID             string `json:"kid"`
+	Alg             string `json:"alg"`
+	PlaintextKeyB64 string `json:"plaintext_key_b64"`
+}
+
+// EncryptRequest is the body of POST /v1/kms/encrypt (aes-256-gcm keys).
+type EncryptRequest struct {
+	KID          string `json:"kid"`
+	PlaintextB64 string `json:"plaintext_b64"`
+	AADB64       string `json:"aad_b64,omitempty"`
+}
+
+// EncryptResponse carries the versioned ciphertext.
+type EncryptResponse struct {
+	KID           string `json:"kid"`
+	CiphertextB64 string `json:"ciphertext_b64"`
+}
+
+// DecryptRequest is the body of POST /v1/kms/decrypt; the ciphertext names
+// its key and version.
+type DecryptRequest struct {
+	CiphertextB64 string `json:"ciphertext_b64"`
+	AADB64        string `json:"aad_b64,omitempty"`
+}
+
+// DecryptResponse carries the plaintext.
+type DecryptResponse struct {
+	KID          string `json:"kid"`
+	PlaintextB64 string `json:"plaintext_b64"`
+}

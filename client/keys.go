@@ -103,3 +103,28 @@ func (c *Client) Version(ctx context.Context) (*api.BuildInfo, error) {
 	var out api.BuildInfo
 	return &out, c.do(ctx, "GET", "/version", nil, &out)
 }
+
+// Wrap seals a data key to a KEM key (scope kms:wrap); with req.Size set
+// instead of a key, the server generates the data key and returns it too.
+func (c *Client) Wrap(ctx context.Context, req api.WrapRequest) (*api.WrapResponse, error) {
+	var out api.WrapResponse
+	return &out, c.do(ctx, "POST", "/v1/kms/wrap", req, &out)
+}
+
+// Unwrap opens an envelope (scope kms:unwrap). The result holds a secret.
+func (c *Client) Unwrap(ctx context.Context, req api.UnwrapRequest) (*api.UnwrapResponse, error) {
+	var out api.UnwrapResponse
+	return &out, c.do(ctx, "POST", "/v1/kms/unwrap", req, &out)
+}
+
+// Encrypt encrypts up to 64 KiB with an aes-256-gcm key (scope kms:encrypt).
+func (c *Client) Encrypt(ctx context.Context, req api.EncryptRequest) (*api.EncryptResponse, error) {
+	var out api.EncryptResponse
+	return &out, c.do(ctx, "POST", "/v1/kms/encrypt", req, &out)
+}
+
+// Decrypt decrypts a ciphertext made by Encrypt (scope kms:decrypt).
+func (c *Client) Decrypt(ctx context.Context, req api.DecryptRequest) (*api.DecryptResponse, error) {
+	var out api.DecryptResponse
+	return &out, c.do(ctx, "POST", "/v1/kms/decrypt", req, &out)
+}

@@ -22,14 +22,28 @@ func newKeys(cf *clientFlags) *cobra.Command {
 func newKeysCreate(cf *clientFlags) *cobra.Command {
 	var req api.CreateKeyRequest
 	var labels []string
+	var use string
 	cmd := &cobra.Command{
-		Use:   "create --tenant T --purpose P [--alg ed25519]",
+		Use:   "create --tenant T --purpose P [--alg A | --use sign|wrap|encrypt]",
 		Short: "Create a key and print it (JSON)",
 		Long: `Create a key and print {kid, key} as JSON. The kid names version 1:
 tenant/purpose/alg/uuid#v1. With --op-id the call is idempotent: repeating it
-returns the same key instead of making a second one.`,
+returns the same key instead of making a second one.
+
+Algorithms: ed25519, ml-dsa-44, ml-dsa-65, ml-dsa-87, slh-dsa-sha2-128s and
+mldsa65-ed25519 sign; x25519, ml-kem-768 and mlkem768-x25519 wrap data keys;
+aes-256-gcm encrypts. Without --alg, --use picks the default of its kind:
+sign → ed25519, wrap → mlkem768-x25519 (post-quantum hybrid), encrypt →
+aes-256-gcm.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if req.Alg == "" {
+				d, ok := defaultAlgs[use]
+				if !ok {
+					return fmt.Errorf("--use must be sign, wrap or encrypt, not %q", use)
+				}
+				req.Alg = d
+			}
 			for _, l := range labels {
 				k, v, ok := strings.Cut(l, "=")
 				if !ok {
@@ -53,7 +67,8 @@ returns the same key instead of making a second one.`,
 	}
 	cmd.Flags().StringVar(&req.Tenant, "tenant", "", "tenant (required)")
 	cmd.Flags().StringVar(&req.Purpose, "purpose", "", "purpose (required)")
-	cmd.Flags().StringVar(&req.Alg, "alg", "ed25519", "algorithm")
+	cmd.Flags().StringVar(&req.Alg, "alg", "", "algorithm (default: the default of --use)")
+	cmd.Flags().StringVar(&use, "use", "sign", "what the key is for when --alg is not given: sign, wrap or encrypt")
 	cmd.Flags().StringVar(&req.OpID, "op-id", "", "idempotency key")
 	cmd.Flags().StringArrayVar(&labels, "label", nil, "label name=value (repeatable)")
 	cmd.MarkFlagRequired("tenant")
@@ -141,6 +156,9 @@ func newKeysList(cf *clientFlags) *cobra.Command {
 	cmd.Flags().BoolVar(&all, "all", false, "fetch every page")
 	return cmd
 }
+
+// defaultAlgs are the algorithms keys create picks per use.
+var defaultAlgs = map[string]string{"sign": "ed25519", "wrap": "mlkem768-x25519", "encrypt": "aes-256-gcm"}
 
 // stripVersion turns a kid into its key name.
 func stripVersion(s string) string {

@@ -68,6 +68,7 @@ requests in flight have finished.`,
 	f.DurationVar(&cfg.ReadTimeout, "read-timeout", cfg.ReadTimeout, "HTTP read timeout")
 	f.DurationVar(&cfg.WriteTimeout, "write-timeout", cfg.WriteTimeout, "HTTP write timeout")
 	f.DurationVar(&cfg.IdleTimeout, "idle-timeout", cfg.IdleTimeout, "HTTP keep-alive idle timeout")
+	f.StringVar(&cfg.VerifyModeFloor, "verify-mode-floor", cfg.VerifyModeFloor, "loosest verify mode a request may ask for of a hybrid key: or, and or pq_only (pq_only > and > or)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	return cmd
 }

@@ -86,7 +86,7 @@ version that signed and is what "ron-kms verify --sig" reads.`,
 }
 
 func newVerify(cf *clientFlags) *cobra.Command {
-	var kid, sigFile string
+	var kid, sigFile, mode string
 	var in input
 	cmd := &cobra.Command{
 		Use:   "verify --kid K (--file F | --payload-b3 HEX) --sig FILE",
@@ -119,7 +119,11 @@ response; the exit status is 0 for a valid signature and 1 otherwise.`,
 			if err != nil {
 				return err
 			}
-			res, err := c.Verify(cmd.Context(), api.VerifyRequest{KID: ref, PayloadB3: d, Sigs: signed.Sigs})
+			req := api.VerifyRequest{KID: ref, PayloadB3: d, Sigs: signed.Sigs}
+			if mode != "" {
+				req.Policy = &api.VerifyPolicy{Mode: mode}
+			}
+			res, err := c.Verify(cmd.Context(), req)
 			if err != nil {
 				return err
 			}
@@ -134,6 +138,7 @@ response; the exit status is 0 for a valid signature and 1 otherwise.`,
 	}
 	cmd.Flags().StringVar(&kid, "kid", "", "key name or kid (required)")
 	cmd.Flags().StringVar(&sigFile, "sig", "", "signature file: the JSON printed by ron-kms sign (required)")
+	cmd.Flags().StringVar(&mode, "mode", "", "for hybrid keys: and (both components), or (either), pq_only (the ML-DSA one); default: the server's floor")
 	cmd.MarkFlagRequired("kid")
 	cmd.MarkFlagRequired("sig")
 	in.flags(cmd)

@@ -62,7 +62,7 @@ func errorOf(err error) (api.Code, string) {
 		return api.CodeBadRequest, err.Error()
 	case errors.Is(err, keystore.ErrNotFound):
 		return api.CodeNotFound, err.Error()
-	case errors.Is(err, keystore.ErrNotCurrent), errors.Is(err, keystore.ErrConflict):
+	case errors.Is(err, keystore.ErrNotCurrent), errors.Is(err, keystore.ErrConflict), errors.Is(err, keystore.ErrExhausted):
 		return api.CodeConflict, err.Error()
 	case errors.Is(err, keystore.ErrUnsupported):
 		return api.CodeUnsupported, err.Error()

@@ -17,6 +17,13 @@ const (
 	fuzzSig     = `{"alg":"ed25519","signature_b64":"AAAA"}`
 	fuzzSignReq = `{"kid":"` + fuzzKID + `","payload_b3":"` + fuzzPayload + `","op_id":"op-1"}`
 	fuzzVerReq  = `{"kid":"` + fuzzKID + `","message_b64":"aGVsbG8=","sigs":[` + fuzzSig + `],"context_b64":"Y3R4","policy":{"mode":"and"}}`
+
+	fuzzWrapKID = "acme/payments/mlkem768-x25519/0190a5b2-7c3d-7e4f-8a1b-2c3d4e5f6a7b"
+	fuzzAESKID  = "acme/payments/aes-256-gcm/0190a5b2-7c3d-7e4f-8a1b-2c3d4e5f6a7b#v3"
+	// The start of a real envelope and of a real ciphertext ("RKW\x01",
+	// "RKE\x01", the length of the name, the name).
+	fuzzEnv = "UktXAQBCYWNtZS9wYXltZW50cy9tbGtlbTc2OC14MjU1MTkvMDE5MGE1YjItN2MzZC03ZTRmLThhMWItMmMzZDRlNWY2YTdiAAAAAmR6"
+	fuzzCT  = "UktFAQA+YWNtZS9wYXltZW50cy9hZXMtMjU2LWdjbS8wMTkwYTViMi03YzNkLTdlNGYtOGExYi0yYzNkNGU1ZjZhN2IAAAADAAAAAAAAAAAAAAAA"
 )
 
 var commonSeeds = []string{
@@ -216,5 +223,41 @@ func FuzzDecodeMintTokenRequest(f *testing.F) {
 		`{"scopes":["kms:read","kms:sign"],"tenant":"acme","key_prefix":"acme/payments/","algs":["ed25519"],"ttl":"24h"}`,
 		`{"scopes":[],"algs":null}`,
 		`{"ttl":"1h30m"}`,
+	)
+}
+
+func FuzzDecodeWrapRequest(f *testing.F) {
+	fuzzDecode[api.WrapRequest](f,
+		`{"kid":"`+fuzzWrapKID+`","size":32}`,
+		`{"kid":"`+fuzzWrapKID+`#v2","plaintext_key_b64":"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=","aad_b64":"b3JkZXI9NDI="}`,
+		`{"kid":"`+fuzzWrapKID+`","plaintext_key_b64":"AA==","size":32}`,
+		`{"kid":"`+fuzzWrapKID+`","size":-1}`, `{"kid":"`+fuzzWrapKID+`","size":1025}`,
+		`{"kid":"`+fuzzWrapKID+`","size":3.2e1}`, `{"kid":"`+fuzzWrapKID+`","size":9223372036854775808}`,
+		`{"kid":"`+fuzzWrapKID+`","size":null,"aad_b64":""}`, `{"size":"32"}`, `{"Size":32}`,
+	)
+}
+
+func FuzzDecodeUnwrapRequest(f *testing.F) {
+	fuzzDecode[api.UnwrapRequest](f,
+		`{"wrapped_b64":"`+fuzzEnv+`","aad_b64":"b3JkZXI9NDI="}`,
+		`{"wrapped_b64":"`+fuzzEnv+`"}`,
+		`{"wrapped_b64":""}`, `{"wrapped_b64":null}`, `{"wrapped_b64":1}`,
+		`{"wrapped_b64":"x","kid":"`+fuzzWrapKID+`"}`, `{"Wrapped_b64":"x"}`,
+	)
+}
+
+func FuzzDecodeEncryptRequest(f *testing.F) {
+	fuzzDecode[api.EncryptRequest](f,
+		`{"kid":"`+fuzzAESKID+`","plaintext_b64":"Y2FyZCA0MTEx","aad_b64":"b3JkZXI9NDI="}`,
+		`{"kid":"`+fuzzAESKID+`","plaintext_b64":""}`,
+		`{"kid":"`+fuzzAESKID+`"}`, `{"plaintext_b64":["x"]}`, `{"kid":"a","plaintext_b64":"\u0041A=="}`,
+	)
+}
+
+func FuzzDecodeDecryptRequest(f *testing.F) {
+	fuzzDecode[api.DecryptRequest](f,
+		`{"ciphertext_b64":"`+fuzzCT+`","aad_b64":"b3JkZXI9NDI="}`,
+		`{"ciphertext_b64":"`+fuzzCT+`"}`,
+		`{"ciphertext_b64":"","aad_b64":null}`, `{"ciphertext_b64":{}}`, `{"CIPHERTEXT_B64":"x"}`,
 	)
 }

@@ -66,7 +66,11 @@ func newHarness(t testing.TB) *harness {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)
-	srv := httptest.NewServer(New(ks, auth, metrics.New(), log, Options{}))
+	api, err := New(ks, auth, metrics.New(), log, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
 	client := srv.Client()
 	client.Timeout = 30 * time.Second

@@ -30,6 +30,9 @@ type Options struct {
 	Ready func(ctx context.Context) []string
 	// Now is the clock for token expiry; time.Now when nil.
 	Now func() time.Time
+	// VerifyModeFloor is the loosest verify mode a request may ask for
+	// ("or", "and" or "pq_only"); "and" when empty.
+	VerifyModeFloor string
 }
 
 // Server serves the API. Safe for concurrent use.
@@ -39,11 +42,13 @@ type Server struct {
 	metrics *metrics.Metrics
 	log     *slog.Logger
 	opts    Options
+	floor   keystore.Mode
 	mux     *http.ServeMux
 }
 
-// New builds a Server over a keystore and a token authority.
-func New(ks *keystore.Keystore, auth *captoken.Authority, m *metrics.Metrics, log *slog.Logger, opts Options) *Server {
+// New builds a Server over a keystore and a token authority. It fails only
+// for an invalid VerifyModeFloor.
+func New(ks *keystore.Keystore, auth *captoken.Authority, m *metrics.Metrics, log *slog.Logger, opts Options) (*Server, error) {
 	if opts.BodyLimit <= 0 {
 		opts.BodyLimit = api.DefaultBodyLimit
 	}
@@ -53,9 +58,16 @@ func New(ks *keystore.Keystore, auth *captoken.Authority, m *metrics.Metrics, lo
 	if opts.Ready == nil {
 		opts.Ready = func(context.Context) []string { return nil }
 	}
-	s := &Server{ks: ks, auth: auth, metrics: m, log: log, opts: opts, mux: http.NewServeMux()}
+	if opts.VerifyModeFloor == "" {
+		opts.VerifyModeFloor = "and"
+	}
+	floor, err := keystore.ParseMode(opts.VerifyModeFloor)
+	if err != nil {
+		return nil, fmt.Errorf("httpapi: verify mode floor %q: must be or, and or pq_only", opts.VerifyModeFloor)
+	}
+	s := &Server{ks: ks, auth: auth, metrics: m, log: log, opts: opts, floor: floor, mux: http.NewServeMux()}
 	s.routes()
-	return s
+	return s, nil
 }
 
 const keyPath = "/v1/kms/keys/{tenant}/{purpose}/{alg}/{uuid}"
@@ -69,6 +81,10 @@ func (s *Server) routes() {
 	s.handle("POST /v1/kms/verify", "verify", captoken.ScopeVerify, s.verify)
 	s.handle("POST /v1/kms/sign/batch", "sign_batch", captoken.ScopeSign, s.signBatch)
 	s.handle("POST /v1/kms/verify/batch", "verify_batch", captoken.ScopeVerify, s.verifyBatch)
+	s.handle("POST /v1/kms/wrap", "wrap", captoken.ScopeWrap, s.wrapKey)
+	s.handle("POST /v1/kms/unwrap", "unwrap", captoken.ScopeUnwrap, s.unwrapKey)
+	s.handle("POST /v1/kms/encrypt", "encrypt", captoken.ScopeEncrypt, s.encrypt)
+	s.handle("POST /v1/kms/decrypt", "decrypt", captoken.ScopeDecrypt, s.decrypt)
 	s.handle("POST /v1/kms/tokens", "token_mint", captoken.ScopeAdmin, s.mintToken)
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)

@@ -53,7 +53,7 @@ func prepareSign(g *captoken.Grant, req *api.SignRequest) (keystore.SignItem, st
 	item := keystore.SignItem{
 		Ref:     keystore.Ref{Name: ref.KeyName.String(), Version: ref.Version},
 		Message: msg,
-		Opts:    keystore.SignOptions{Context: sctx},
+		Opts:    keystore.Options{Context: sctx},
 	}
 	return item, ref.Alg, nil
 }

@@ -10,16 +10,13 @@ import (
 	"github.com/ron-kms/ron-kms/internal/keystore"
 )
 
-// Verify modes (SPEC §3.1), strictest last.
-var modeRank = map[string]int{"or": 0, "and": 1, "pq_only": 2}
-
 // verify: POST /v1/kms/verify. A wrong signature is 200 {ok:false}.
 func (s *Server) verify(c *call) error {
 	var req api.VerifyRequest
 	if err := decode(c.r, &req, false); err != nil {
 		return err
 	}
-	item, alg, err := prepareVerify(c.grant, &req)
+	item, alg, err := s.prepareVerify(c.grant, &req)
 	if err != nil {
 		return err
 	}
@@ -30,13 +27,13 @@ func (s *Server) verify(c *call) error {
 		return err
 	}
 	s.done("verify", alg, start)
-	writeJSON(c.w, http.StatusOK, api.VerifyResponse{OK: ok, Details: api.VerifyDetails{Checked: res.Checked}})
+	writeJSON(c.w, http.StatusOK, api.VerifyResponse{OK: ok, Details: api.VerifyDetails{Checked: res.Checked, SatisfiedMode: res.SatisfiedMode}})
 	return nil
 }
 
 // prepareVerify turns a verify request into a keystore item after the
 // capability check.
-func prepareVerify(g *captoken.Grant, req *api.VerifyRequest) (keystore.VerifyItem, string, error) {
+func (s *Server) prepareVerify(g *captoken.Grant, req *api.VerifyRequest) (keystore.VerifyItem, string, error) {
 	ref, err := api.ParseKeyRef(req.KID)
 	if err != nil {
 		return keystore.VerifyItem{}, "", err
@@ -66,19 +63,13 @@ func prepareVerify(g *captoken.Grant, req *api.VerifyRequest) (keystore.VerifyIt
 		}
 		parts[i] = keystore.Part{Alg: sg.Alg, Sig: b}
 	}
-	if req.Policy != nil {
-		if _, ok := modeRank[req.Policy.Mode]; !ok {
-			return keystore.VerifyItem{}, "", errorf(api.CodeBadRequest, "policy.mode must be and, or or pq_only")
-		}
-		// Single-algorithm keys have one component: "and" and "or" both mean
-		// it must verify; pq_only cannot hold for a classical key.
-		if req.Policy.Mode == "pq_only" && ref.Alg == "ed25519" {
-			return keystore.VerifyItem{}, "", errorf(api.CodeUnsupported, "pq_only needs a post-quantum component; an ed25519 key has none")
-		}
+	mode, err := s.verifyMode(req.Policy)
+	if err != nil {
+		return keystore.VerifyItem{}, "", err
 	}
 	item := keystore.VerifyItem{
 		Ref:     keystore.Ref{Name: ref.KeyName.String(), Version: ref.Version},
-		Message: msg, Parts: parts, Opts: keystore.SignOptions{Context: sctx},
+		Message: msg, Parts: parts, Opts: keystore.Options{Context: sctx, Mode: mode},
 	}
 	return item, ref.Alg, nil
 }
@@ -98,7 +89,7 @@ func (s *Server) verifyBatch(c *call) error {
 	slots := make([]int, 0, len(req.Items))
 	algs := make([]string, 0, len(req.Items))
 	for i := range req.Items {
-		item, alg, err := prepareVerify(c.grant, &req.Items[i])
+		item, alg, err := s.prepareVerify(c.grant, &req.Items[i])
 		if err != nil {
 			resp.Results[i].Error = itemError(err)
 			resp.AllOK = false
@@ -128,4 +119,21 @@ func (s *Server) verifyBatch(c *call) error {
 	s.metrics.Latency.WithLabelValues("verify_batch", "batch").Observe(time.Since(start).Seconds())
 	writeJSON(c.w, http.StatusOK, resp)
 	return nil
+}
+
+// verifyMode applies the server's floor (SPEC §3.1): a request may ask for a
+// mode at least as strict (pq_only > and > or), never a looser one; without a
+// policy the mode is the default, and, or the floor where that is stricter.
+func (s *Server) verifyMode(p *api.VerifyPolicy) (keystore.Mode, error) {
+	if p == nil {
+		return max(keystore.ModeAnd, s.floor), nil
+	}
+	m, err := keystore.ParseMode(p.Mode)
+	if err != nil {
+		return 0, errorf(api.CodeBadRequest, "policy.mode must be and, or or pq_only")
+	}
+	if m < s.floor {
+		return 0, errorf(api.CodeUnsupported, "policy.mode %s is looser than this server's floor %s", m, s.floor)
+	}
+	return m, nil
 }

@@ -34,6 +34,9 @@ type Config struct {
 	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout time.Duration
 	// CacheSize bounds the in-memory key cache.
 	CacheSize int
+	// VerifyModeFloor is the loosest verify mode a request may ask for of a
+	// composite key: or, and (default) or pq_only.
+	VerifyModeFloor string
 }
 
 // Defaults returns the default configuration.
@@ -48,6 +51,7 @@ func Defaults() Config {
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       120 * time.Second,
+		VerifyModeFloor:   "and",
 	}
 }
 
@@ -67,6 +71,11 @@ func (c *Config) Check() error {
 	}
 	if c.TLSCert == "" && !c.InsecurePlaintext && !isLoopback(host) {
 		return fmt.Errorf("server: refusing to listen on %s without TLS: give --tls-cert and --tls-key, or --insecure-plaintext if a proxy in front terminates TLS", c.Listen)
+	}
+	switch c.VerifyModeFloor {
+	case "or", "and", "pq_only":
+	default:
+		return fmt.Errorf("server: --verify-mode-floor must be or, and or pq_only, not %q", c.VerifyModeFloor)
 	}
 	if c.BodyLimit < 1024 {
 		return errors.New("server: --body-limit must be at least 1024 bytes")

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/fips140"
 	"crypto/rand"
 	"crypto/tls"
 	"errors"
@@ -24,6 +25,7 @@ import (
 	"github.com/ron-kms/ron-kms/internal/keystore"
 	"github.com/ron-kms/ron-kms/internal/metrics"
 	"github.com/ron-kms/ron-kms/internal/seal"
+	"github.com/ron-kms/ron-kms/internal/sig"
 	"github.com/ron-kms/ron-kms/internal/storage"
 	"github.com/ron-kms/ron-kms/internal/storage/boltstore"
 	"github.com/ron-kms/ron-kms/internal/storage/memstore"
@@ -89,11 +91,15 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err err
 	if err := s.ensureAdminToken(auth); err != nil {
 		return nil, err
 	}
-	s.api = httpapi.New(s.ks, auth, metrics.New(), log, httpapi.Options{
-		BodyLimit: cfg.BodyLimit,
-		Build:     buildInfo(cfg.Store),
-		Ready:     s.ready,
+	s.api, err = httpapi.New(s.ks, auth, metrics.New(), log, httpapi.Options{
+		BodyLimit:       cfg.BodyLimit,
+		Build:           buildInfo(cfg.Store),
+		Ready:           s.ready,
+		VerifyModeFloor: cfg.VerifyModeFloor,
 	})
+	if err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -241,7 +247,8 @@ func buildInfo(store string) api.BuildInfo {
 	if bi, ok := debug.ReadBuildInfo(); ok && v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 		v = bi.Main.Version
 	}
-	return api.BuildInfo{Version: v, GoVersion: runtime.Version(), Algs: alg.Names(), Store: store}
+	return api.BuildInfo{Version: v, GoVersion: runtime.Version(), Algs: alg.Names(), Store: store,
+		CompositeSigs: sig.CompositeDraft, FIPS140: fips140.Enabled()}
 }
 
 var _ io.Closer = (*Server)(nil)

@@ -440,7 +440,7 @@ func TestObservability(t *testing.T) {
 		t.Error("/metrics carries a key uuid")
 	}
 	v, err := c.Version(ctx)
-	if err != nil || v.GoVersion == "" || len(v.Algs) == 0 || v.Store != "bolt" {
+	if err != nil || v.GoVersion == "" || len(v.Algs) != 10 || v.Store != "bolt" || !strings.HasPrefix(v.CompositeSigs, "draft-ietf-lamps-pq-composite-sigs-") {
 		t.Fatalf("/version: %+v %v", v, err)
 	}
 	resp, err = http.Get(r.url + "/readyz")

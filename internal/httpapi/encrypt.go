@@ -1,0 +1,80 @@
+package httpapi
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/ron-kms/ron-kms/api"
+	"github.com/ron-kms/ron-kms/internal/captoken"
+	"github.com/ron-kms/ron-kms/internal/keystore"
+)
+
+// encrypt: POST /v1/kms/encrypt (aes-256-gcm keys).
+func (s *Server) encrypt(c *call) error {
+	var req api.EncryptRequest
+	if err := decode(c.r, &req, false); err != nil {
+		return err
+	}
+	ref, err := api.ParseKeyRef(req.KID)
+	if err != nil {
+		return err
+	}
+	if err := authorizeKey(c.grant, captoken.ScopeEncrypt, ref.KeyName); err != nil {
+		return err
+	}
+	if len(req.PlaintextB64) > (api.MaxPlaintext+2)/3*4 {
+		return errorf(api.CodeBadRequest, "plaintext_b64 is longer than %d bytes; encrypt a data key instead (wrap)", api.MaxPlaintext)
+	}
+	pt, err := api.DecodeB64("plaintext_b64", req.PlaintextB64)
+	if err != nil {
+		return err
+	}
+	if len(pt) > api.MaxPlaintext {
+		return errorf(api.CodeBadRequest, "plaintext_b64 is longer than %d bytes", api.MaxPlaintext)
+	}
+	aad, err := decodeAAD(req.AADB64)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	res, err := s.ks.Encrypt(c.r.Context(), keystore.Ref{Name: ref.KeyName.String(), Version: ref.Version}, pt, aad)
+	if err != nil {
+		return err
+	}
+	s.done("encrypt", ref.Alg, start)
+	writeJSON(c.w, http.StatusOK, api.EncryptResponse{KID: res.KID, CiphertextB64: api.EncodeB64(res.Ciphertext)})
+	return nil
+}
+
+// decrypt: POST /v1/kms/decrypt. The ciphertext names its key version; the
+// capability is checked against it before decryption.
+func (s *Server) decrypt(c *call) error {
+	var req api.DecryptRequest
+	if err := decode(c.r, &req, false); err != nil {
+		return err
+	}
+	ct, err := api.DecodeB64("ciphertext_b64", req.CiphertextB64)
+	if err != nil {
+		return err
+	}
+	aad, err := decodeAAD(req.AADB64)
+	if err != nil {
+		return err
+	}
+	name, err := s.ks.CiphertextKey(ct)
+	if err != nil {
+		return err
+	}
+	if err := authorizeName(c.grant, captoken.ScopeDecrypt, name); err != nil {
+		return err
+	}
+	start := time.Now()
+	res, err := s.ks.Decrypt(c.r.Context(), ct, aad)
+	if err != nil {
+		return err
+	}
+	defer clear(res.Plaintext)
+	s.done("decrypt", "aes-256-gcm", start)
+	writeJSON(c.w, http.StatusOK, api.DecryptResponse{KID: res.KID, PlaintextB64: api.EncodeB64(res.Plaintext)})
+	return nil
+}
