@@ -1,0 +1,43 @@
+package audit
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+// BenchmarkAppend measures durable appends (each returns after its fsync)
+// from one and from 64 concurrent appenders, and how many records share an
+// fsync.
+func BenchmarkAppend(b *testing.B) {
+	for _, workers := range []int{1, 64} {
+		b.Run(fmt.Sprintf("appenders=%d", workers), func(b *testing.B) {
+			l := mustOpen(b, b.TempDir(), testOptions())
+			rec := testRecord(1)
+			before := l.Stats()
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			b.ResetTimer()
+			for range workers {
+				wg.Go(func() {
+					for next.Add(1) <= int64(b.N) {
+						if err := l.Append(context.Background(), rec); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			b.StopTimer()
+			st := l.Stats()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+			b.ReportMetric(float64(st.Records-before.Records)/float64(st.Fsyncs-before.Fsyncs), "records/fsync")
+			if err := l.Close(); err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+}

@@ -1,0 +1,61 @@
+// Package audit is ron-kms's audit log (SPEC §9): an append-only, hash-chained
+// log of every operation, with checkpoints signed by the server's audit key,
+// group-committed writes, and offline verification.
+//
+// # Files
+//
+// The log is a directory (DirName inside the data directory, mode 0700) of
+// files audit-000001.log, audit-000002.log, ... (mode 0600), each of lines of
+// canonical JSON ended by "\n". A new file is started when the current one
+// reaches Options.MaxFileBytes; the chain simply goes on (the first record of
+// a file has as prev the hash of the last record of the one before). A file's
+// creation is made durable by an fsync of the directory.
+//
+// # Records
+//
+// A record line holds, keys sorted:
+//
+//	{"actor":"…","alg":"…","code":"…","hash":"<hex>","input_b3":"<hex>","kid":"…","op":"…",
+//	 "prev":"<hex>","request_id":"…","result":"…","seq":N,"tenant":"…","ts":"RFC 3339"}
+//
+// code is omitted when empty; input_b3 is "" when the operation had no input.
+// prev, hash and input_b3 are lower-case hex of 32 bytes. seq starts at 1 and
+// grows by one. hash = BLAKE3-256(prev ‖ canonical JSON of the record without
+// "hash"), where prev is the 32 raw bytes (zero for seq 1) and the JSON is the
+// line itself minus its "hash" member. Canonical JSON is defined at
+// appendCanonical: sorted keys, no white space, encoding/json's escaping
+// without HTML escapes; numbers are unsigned integers only.
+//
+// # Checkpoints
+//
+// A checkpoint line is not a record: it has no seq or prev of its own and is
+// not chained. It states where the chain stands, just after the record it
+// follows, and is signed with the audit key (Ed25519, RFC 8032):
+//
+//	{"checkpoint":K,"every":E,"hash":"<hex>","reason":"open|every|close|recover",
+//	 "seq":S,"sig":"<hex>","store_generation":G,"ts":"RFC 3339"}
+//
+// K numbers checkpoints 1, 2, 3, ... in the log; S and hash are the seq and
+// hash of the last record before it (0 and zeros before any record); G is the
+// key store's generation; E is the writer's interval. sig is the Ed25519
+// signature over "ron-kms audit checkpoint v1\n" followed by the canonical
+// JSON of the checkpoint without "sig". The writer puts one first in each run
+// (open), one after every E records (every), one at Close (close), and one
+// when the log becomes writable after a failure (recover). A verifier thus
+// knows that checkpoints are numbered without gaps and that no more than E
+// records follow one before the next, so a dropped checkpoint is an error
+// wherever it was, except at the very end; a log that does not end with a
+// close checkpoint is reported as a warning, because a crash leaves one too.
+// The records after the last checkpoint are protected by the chain alone.
+//
+// # Durability
+//
+// Append returns only after its record is written and fsynced. One writer
+// goroutine takes every pending record, writes them in one write and one
+// fsync, and answers them all (group commit). If the write or fsync fails,
+// every record of that batch fails with ErrUnavailable, the file is cut back
+// to its last durable length before the next write, and Healthy reports the
+// failure until a write succeeds again. Nothing is acknowledged that is not
+// durable, so an incomplete last line found by Open (a crash mid-write) was
+// never acknowledged: Open cuts it off and says so in Info and in its log.
+package audit

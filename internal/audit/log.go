@@ -1,0 +1,593 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+var (
+	// ErrUnavailable is wrapped by every error that means "this record is not
+	// in the log": a write, fsync or rotation failed, or the log is closed.
+	// The server answers 503 StoreUnavailable (SPEC §9: nothing is dropped).
+	ErrUnavailable = errors.New("audit: log unavailable")
+	// ErrClosed is returned by Append after Close. It wraps ErrUnavailable.
+	ErrClosed = fmt.Errorf("%w: closed", ErrUnavailable)
+	// ErrInvalidRecord is wrapped when Append refuses a record (no op or
+	// result, input_b3 of the wrong length): a bug in the caller.
+	ErrInvalidRecord = errors.New("audit: invalid record")
+	// ErrRollback is wrapped by *RollbackError.
+	ErrRollback = errors.New("audit: store generation is below the last checkpoint's")
+)
+
+// Defaults of Options.
+const (
+	DefaultCheckpointEvery = 1000
+	DefaultMaxFileBytes    = 64 << 20
+	DefaultMaxBatch        = 1024
+	DefaultRetryInterval   = time.Second
+)
+
+// Options configure Open. AuditKeySeed is required.
+type Options struct {
+	// AuditKeySeed is the Ed25519 seed (ed25519.SeedSize bytes) of the audit
+	// key that signs checkpoints. Secret: Open copies it (the caller may clear
+	// its slice afterwards), and Close clears the copy (best effort: Go may
+	// have left other copies in memory).
+	AuditKeySeed []byte
+	// StoreGeneration returns the key store's generation counter. It is
+	// called from the log's writer goroutine for every checkpoint and once in
+	// Open, so it must be cheap and must not call Append. Nil means 0.
+	StoreGeneration func() uint64
+	// AcceptRollback lets checkpoints record a store generation lower than
+	// the last checkpoint's (the operator's --accept-rollback). Without it the
+	// log keeps recording the higher generation, so that a rolled-back store
+	// is noticed at every start, not only the first.
+	AcceptRollback bool
+	// CheckpointEvery is the number of records between checkpoints; default
+	// DefaultCheckpointEvery.
+	CheckpointEvery int
+	// MaxFileBytes is the size after which the next record goes to a new file;
+	// default DefaultMaxFileBytes. A file exceeds it by at most one
+	// checkpoint line, or holds a single longer record.
+	MaxFileBytes int64
+	// MaxBatch caps the records written with one fsync; default
+	// DefaultMaxBatch.
+	MaxBatch int
+	// RetryInterval is how often a failed log tries to become writable again
+	// (by writing a ReasonRecover checkpoint) while no Append arrives; default
+	// DefaultRetryInterval.
+	RetryInterval time.Duration
+	// Logger receives what the log repaired or could not write. Nil discards.
+	Logger *slog.Logger
+
+	// wrapFile, for tests, wraps every file the log opens.
+	wrapFile func(logFile) logFile
+}
+
+// RollbackError reports a store whose generation is below the one the log's
+// last checkpoint recorded: an old copy of the store was put back (SPEC §9).
+type RollbackError struct {
+	StoreGeneration      uint64 // what the store says now
+	CheckpointGeneration uint64 // what the last checkpoint recorded
+	Checkpoint           uint64 // that checkpoint's number
+}
+
+func (e *RollbackError) Error() string {
+	return fmt.Sprintf("audit: store generation %d is below %d, recorded by audit checkpoint %d: the store was rolled back",
+		e.StoreGeneration, e.CheckpointGeneration, e.Checkpoint)
+}
+
+func (e *RollbackError) Unwrap() error { return ErrRollback }
+
+// OpenInfo describes what Open found.
+type OpenInfo struct {
+	Seq  uint64         // last record in the log when it was opened
+	Hash [HashSize]byte // its hash
+	// LastCheckpoint is the last checkpoint of the previous run, nil for a new log.
+	LastCheckpoint *Checkpoint
+	// TornFile and TornBytes name an incomplete last line that Open cut off:
+	// the previous run crashed while writing it. It was never acknowledged
+	// (an fsync precedes every acknowledgement), so no record is lost.
+	TornFile  string
+	TornBytes int
+	// Rollback is set when the store generation at Open was below
+	// LastCheckpoint's. Unless RollbackAccepted, the server must refuse store
+	// writes (and the log keeps recording the checkpoint's generation).
+	Rollback         *RollbackError
+	RollbackAccepted bool
+}
+
+// Stats counts what a Log did since Open.
+type Stats struct {
+	Records     uint64 // records made durable
+	Checkpoints uint64 // checkpoints made durable
+	Batches     uint64 // writes of one or more lines, each followed by an fsync
+	Fsyncs      uint64 // every fsync: files (batches, repairs) and directories
+}
+
+// Log is an open, append-only audit log: a hash chain of records with signed
+// checkpoints, in files audit-000001.log, audit-000002.log, ... of one
+// directory. Its methods are safe for concurrent use. Only one Log may have a
+// directory open at a time (the server's store lock ensures it).
+type Log struct {
+	dir      string
+	key      ed25519.PrivateKey
+	gen      func() uint64
+	accept   bool
+	every    uint64
+	maxFile  int64
+	maxBatch int
+	retry    time.Duration
+	log      *slog.Logger
+	wrapFile func(logFile) logFile
+	info     OpenInfo
+
+	reqs    chan *request
+	mu      sync.RWMutex // held for reading while sending on reqs; for writing by Close
+	closed  bool
+	closing chan struct{}
+	done    chan struct{}
+	closeMu sync.Mutex
+	closeEr error
+
+	healthMu sync.Mutex
+	health   error
+
+	nRecords, nCheckpoints, nBatches, nFsyncs atomic.Uint64
+
+	// Owned by the writer goroutine (by Open before it starts).
+	f       logFile
+	fileN   int
+	off     int64 // bytes of f that are durable and belong to the log
+	dirty   bool  // f may hold bytes past off (a write or fsync failed)
+	failure error // why the last write failed; nil when healthy
+	floor   uint64
+	st, dur state // the chain as written so far, and as durable
+	buf     []byte
+}
+
+// state is where the chain stands.
+type state struct {
+	seq   uint64
+	hash  [HashSize]byte
+	cpN   uint64
+	since uint64 // records since the last checkpoint
+}
+
+type request struct {
+	rec  Record
+	done chan error
+}
+
+// Open opens the log in dir (created if missing, mode set to 0700) and continues
+// its chain. It checks the tail of the log, from the newest file that holds a
+// checkpoint to the end, with the audit key's public half, and refuses a tail
+// that does not verify (a *VerifyError): run Verify to see the whole log. An
+// incomplete last line left by a crash is cut off and reported in Info().
+// Open then writes a ReasonOpen checkpoint, durably, before it returns.
+func Open(dir string, opts Options) (*Log, error) {
+	if len(opts.AuditKeySeed) != ed25519.SeedSize {
+		return nil, fmt.Errorf("audit: audit key seed is %d bytes, want %d", len(opts.AuditKeySeed), ed25519.SeedSize)
+	}
+	l := &Log{
+		dir:      dir,
+		key:      ed25519.NewKeyFromSeed(opts.AuditKeySeed),
+		gen:      opts.StoreGeneration,
+		accept:   opts.AcceptRollback,
+		every:    uint64(orDefault(opts.CheckpointEvery, DefaultCheckpointEvery)),
+		maxFile:  orDefault(opts.MaxFileBytes, DefaultMaxFileBytes),
+		maxBatch: orDefault(opts.MaxBatch, DefaultMaxBatch),
+		retry:    orDefault(opts.RetryInterval, DefaultRetryInterval),
+		log:      opts.Logger,
+		wrapFile: opts.wrapFile,
+		closing:  make(chan struct{}),
+		done:     make(chan struct{}),
+	}
+	if l.gen == nil {
+		l.gen = func() uint64 { return 0 }
+	}
+	if l.log == nil {
+		l.log = slog.New(slog.DiscardHandler)
+	}
+	l.reqs = make(chan *request, 4*l.maxBatch)
+	if err := l.load(); err != nil {
+		if l.f != nil {
+			l.f.Close()
+		}
+		return nil, err
+	}
+	if err := l.commit(nil, ReasonOpen); err != nil {
+		l.f.Close()
+		return nil, err
+	}
+	go l.run()
+	return l, nil
+}
+
+func orDefault[T int | int64 | time.Duration](v, d T) T {
+	if v <= 0 {
+		return d
+	}
+	return v
+}
+
+// load reads the tail of the log into l.st and opens the last file.
+func (l *Log) load() error {
+	if err := os.MkdirAll(l.dir, 0o700); err != nil {
+		return err
+	}
+	if err := os.Chmod(l.dir, 0o700); err != nil { // in case it existed
+		return err
+	}
+	ns, err := listFiles(l.dir)
+	if err != nil {
+		return err
+	}
+	if len(ns) == 0 {
+		if err := syncDir(filepath.Dir(filepath.Clean(l.dir))); err != nil {
+			return err
+		}
+		return l.createFile(1)
+	}
+	for i := 1; i < len(ns); i++ {
+		if ns[i] != ns[i-1]+1 {
+			return fmt.Errorf("audit: %s is missing", FileName(ns[i-1]+1))
+		}
+	}
+	// Start at the newest file holding a checkpoint, or at the first file.
+	datas := make(map[int][]byte)
+	k := len(ns) - 1
+	for ; k >= 0; k-- {
+		b, err := os.ReadFile(filepath.Join(l.dir, FileName(ns[k])))
+		if err != nil {
+			return err
+		}
+		datas[ns[k]] = b
+		if bytes.HasPrefix(b, []byte(`{"checkpoint":`)) || bytes.Contains(b, []byte("\n{\"checkpoint\":")) {
+			break
+		}
+	}
+	if k < 0 {
+		if ns[0] != 1 {
+			return fmt.Errorf("audit: %s is missing", FileName(1))
+		}
+		k = 0
+	}
+	c := newChain(l.key.Public().(ed25519.PublicKey), k == 0 && ns[0] == 1)
+	for i := k; i < len(ns); i++ {
+		if err := c.scanFile(FileName(ns[i]), datas[ns[i]], i == len(ns)-1); err != nil {
+			return fmt.Errorf("audit: the end of the log does not verify (see `ron-kms audit verify`): %w", err)
+		}
+	}
+	last := ns[len(ns)-1]
+	size := int64(len(datas[last]))
+	f, err := l.openFile(last, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	l.f, l.fileN, l.off = f, last, size
+	if c.torn > 0 {
+		l.off = size - int64(c.torn)
+		if err := l.f.Truncate(l.off); err != nil {
+			return err
+		}
+		if err := l.sync(); err != nil {
+			return err
+		}
+		l.info.TornFile, l.info.TornBytes = FileName(last), c.torn
+		l.log.Warn("audit: cut off an incomplete last line left by a crash; it was never acknowledged",
+			"file", FileName(last), "bytes", c.torn, "after_seq", c.seq)
+	}
+	l.st = state{seq: c.seq, hash: c.hash, cpN: c.cpN, since: c.since}
+	l.dur = l.st
+	l.info.Seq, l.info.Hash, l.info.LastCheckpoint = c.seq, c.hash, c.lastCP
+	if cp := c.lastCP; cp != nil {
+		l.floor = cp.StoreGeneration
+		if g := l.gen(); g < l.floor {
+			l.info.Rollback = &RollbackError{StoreGeneration: g, CheckpointGeneration: l.floor, Checkpoint: cp.N}
+			l.info.RollbackAccepted = l.accept
+			if l.accept {
+				l.floor = 0
+			}
+		}
+	}
+	return nil
+}
+
+func (l *Log) openFile(n int, flag int, perm os.FileMode) (logFile, error) {
+	f, err := os.OpenFile(filepath.Join(l.dir, FileName(n)), flag, perm)
+	if err != nil {
+		return nil, err
+	}
+	if l.wrapFile != nil {
+		return l.wrapFile(f), nil
+	}
+	return f, nil
+}
+
+// createFile creates file n (0600), makes its name durable and switches to it.
+func (l *Log) createFile(n int) error {
+	f, err := l.openFile(n, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	l.nFsyncs.Add(1)
+	if err := syncDir(l.dir); err != nil {
+		f.Close()
+		os.Remove(filepath.Join(l.dir, FileName(n)))
+		return err
+	}
+	if l.f != nil {
+		if err := l.f.Close(); err != nil { // already fsynced; nothing is lost
+			l.log.Warn("audit: closing a full log file", "file", FileName(l.fileN), "err", err)
+		}
+	}
+	l.f, l.fileN, l.off = f, n, 0
+	return nil
+}
+
+func (l *Log) sync() error {
+	l.nFsyncs.Add(1)
+	return l.f.Sync()
+}
+
+// Append adds r to the log and returns once it is durable (written and
+// fsynced), sharing the fsync with every record appended meanwhile (group
+// commit). Seq, Prev and Hash are assigned; see Record. An error wrapping
+// ErrUnavailable means the record is not in the log and the operation must
+// fail; ErrInvalidRecord means a bug in the caller. If ctx ends first, Append
+// returns ctx.Err(): the record may or may not have been written.
+func (l *Log) Append(ctx context.Context, r Record) error {
+	if err := r.normalize(time.Now()); err != nil {
+		return err
+	}
+	r.InputB3 = bytes.Clone(r.InputB3)
+	req := &request{rec: r, done: make(chan error, 1)}
+	l.mu.RLock()
+	if l.closed {
+		l.mu.RUnlock()
+		return ErrClosed
+	}
+	select {
+	case l.reqs <- req:
+		l.mu.RUnlock()
+	case <-ctx.Done():
+		l.mu.RUnlock()
+		return ctx.Err()
+	}
+	select {
+	case err := <-req.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Healthy returns nil while the log accepts records, and otherwise why not
+// (an error wrapping ErrUnavailable), for /readyz. After a failure the log
+// retries every RetryInterval and on every Append; the first success makes it
+// healthy again.
+func (l *Log) Healthy() error {
+	l.healthMu.Lock()
+	defer l.healthMu.Unlock()
+	return l.health
+}
+
+func (l *Log) setHealth(err error) {
+	l.healthMu.Lock()
+	defer l.healthMu.Unlock()
+	l.health = err
+}
+
+// Info describes what Open found: where the chain stood, a torn line it cut
+// off, a store rollback.
+func (l *Log) Info() OpenInfo { return l.info }
+
+// PublicKey returns the audit public key, the one Verify needs.
+func (l *Log) PublicKey() ed25519.PublicKey {
+	return append(ed25519.PublicKey(nil), l.key[ed25519.SeedSize:]...)
+}
+
+// Stats returns counters since Open.
+func (l *Log) Stats() Stats {
+	return Stats{Records: l.nRecords.Load(), Checkpoints: l.nCheckpoints.Load(),
+		Batches: l.nBatches.Load(), Fsyncs: l.nFsyncs.Load()}
+}
+
+// Close writes the records already passed to Append, then a ReasonClose
+// checkpoint, and closes the file. Appends after Close return ErrClosed.
+// Close returns the error of that last write, if any; a second Close returns
+// the same.
+func (l *Log) Close() error {
+	l.mu.Lock()
+	first := !l.closed
+	l.closed = true
+	l.mu.Unlock()
+	if first {
+		close(l.closing)
+	}
+	<-l.done
+	l.closeMu.Lock()
+	defer l.closeMu.Unlock()
+	return l.closeEr
+}
+
+// run is the writer goroutine: it takes every pending request, writes them
+// with one fsync, and answers them.
+func (l *Log) run() {
+	defer close(l.done)
+	var retry *time.Timer
+	var retryC <-chan time.Time
+	batch := make([]*request, 0, l.maxBatch)
+	for {
+		select {
+		case req := <-l.reqs:
+			batch = l.collect(append(batch[:0], req))
+			l.commit(batch, "")
+		case <-retryC:
+			retryC = nil
+			l.commit(nil, ReasonRecover)
+		case <-l.closing:
+			// Close set closed under the lock, so no one sends any more.
+			var err error
+			for {
+				batch = l.collect(batch[:0])
+				if len(batch) < l.maxBatch {
+					break
+				}
+				l.commit(batch, "")
+			}
+			err = l.commit(batch, ReasonClose)
+			if cerr := l.f.Close(); err == nil {
+				err = cerr
+			}
+			clear(l.key)
+			l.closeMu.Lock()
+			l.closeEr = err
+			l.closeMu.Unlock()
+			l.setHealth(ErrClosed)
+			if retry != nil {
+				retry.Stop()
+			}
+			return
+		}
+		switch {
+		case l.failure != nil && retryC == nil:
+			retry = time.NewTimer(l.retry)
+			retryC = retry.C
+		case l.failure == nil && retryC != nil:
+			retry.Stop()
+			retryC = nil
+		}
+	}
+}
+
+// collect adds pending requests to batch without waiting, up to maxBatch.
+func (l *Log) collect(batch []*request) []*request {
+	for len(batch) < l.maxBatch {
+		select {
+		case req := <-l.reqs:
+			batch = append(batch, req)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// commit writes batch, then a checkpoint if reason is set, rotating files as
+// needed, and answers every request in batch. Any failure fails every request
+// not yet durable, rolls the chain back to what is durable, and makes the log
+// unhealthy.
+func (l *Log) commit(batch []*request, reason string) (err error) {
+	acked := 0
+	defer func() {
+		if err != nil {
+			l.st = l.dur
+			if l.failure == nil {
+				l.log.Error("audit: cannot write the log; operations fail until it can", "err", err)
+			}
+			l.failure = err
+			l.setHealth(err)
+			for _, req := range batch[acked:] {
+				req.done <- err
+			}
+		}
+	}()
+	if l.dirty {
+		if err := l.f.Truncate(l.off); err != nil {
+			return fmt.Errorf("%w: truncating %s: %w", ErrUnavailable, FileName(l.fileN), err)
+		}
+		if err := l.sync(); err != nil {
+			return fmt.Errorf("%w: fsync %s: %w", ErrUnavailable, FileName(l.fileN), err)
+		}
+		l.dirty = false
+	}
+	buf := l.buf[:0]
+	defer func() { l.buf = buf[:0] }()
+	for i, req := range batch {
+		r := &req.rec
+		r.Seq, r.Prev = l.st.seq+1, l.st.hash
+		r.Hash = r.ComputeHash()
+		mark := len(buf)
+		buf = r.appendLine(buf)
+		if l.off+int64(mark) > 0 && l.off+int64(len(buf)) > l.maxFile {
+			if err := l.flush(buf[:mark]); err != nil {
+				return err
+			}
+			for _, req := range batch[acked:i] {
+				req.done <- nil
+			}
+			acked = i
+			if err := l.createFile(l.fileN + 1); err != nil {
+				return fmt.Errorf("%w: creating %s: %w", ErrUnavailable, FileName(l.fileN+1), err)
+			}
+			buf = append(buf[:0], buf[mark:]...)
+		}
+		l.st.seq, l.st.hash = r.Seq, r.Hash
+		l.st.since++
+		if l.st.since >= l.every {
+			buf = l.appendCheckpoint(buf, ReasonEvery)
+		}
+	}
+	if reason != "" {
+		buf = l.appendCheckpoint(buf, reason)
+	}
+	if err := l.flush(buf); err != nil {
+		return err
+	}
+	for _, req := range batch[acked:] {
+		req.done <- nil
+	}
+	acked = len(batch)
+	return nil
+}
+
+// appendCheckpoint appends a signed checkpoint at the chain's current state.
+func (l *Log) appendCheckpoint(buf []byte, reason string) []byte {
+	g := l.gen()
+	if g < l.floor {
+		g = l.floor
+	}
+	cp := Checkpoint{N: l.st.cpN + 1, Seq: l.st.seq, Hash: l.st.hash, StoreGeneration: g,
+		Every: l.every, Reason: reason, TS: time.Now().UTC().Round(0)}
+	cp.Sig = ed25519.Sign(l.key, cp.signedMessage())
+	l.st.cpN, l.st.since = cp.N, 0
+	return cp.appendLine(buf)
+}
+
+// flush writes buf at the end of the file and fsyncs it.
+func (l *Log) flush(buf []byte) error {
+	if len(buf) == 0 {
+		return nil
+	}
+	name := FileName(l.fileN)
+	if _, err := l.f.WriteAt(buf, l.off); err != nil {
+		l.dirty = true
+		return fmt.Errorf("%w: writing %s: %w", ErrUnavailable, name, err)
+	}
+	if err := l.sync(); err != nil {
+		l.dirty = true
+		return fmt.Errorf("%w: fsync %s: %w", ErrUnavailable, name, err)
+	}
+	l.nBatches.Add(1)
+	l.nRecords.Add(l.st.seq - l.dur.seq)
+	l.nCheckpoints.Add(l.st.cpN - l.dur.cpN)
+	l.off += int64(len(buf))
+	l.dur = l.st
+	if l.failure != nil {
+		l.log.Info("audit: the log is writable again", "file", name)
+		l.failure = nil
+		l.setHealth(nil)
+	}
+	return nil
+}

@@ -1,0 +1,285 @@
+package audit
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"lukechampine.com/blake3"
+)
+
+// HashSize is the size of a record hash, a chain link and input_b3: 32 bytes
+// of BLAKE3-256.
+const HashSize = 32
+
+// Results a record commonly carries. Result is free-form; these are the
+// values the server writes.
+const (
+	ResultOK     = "ok"     // the operation succeeded
+	ResultDenied = "denied" // the caller was not allowed (Code says why)
+	ResultError  = "error"  // the operation failed (Code says how)
+)
+
+// Record is one audited operation (SPEC §9). The caller fills in what
+// happened; Append assigns Seq, Prev and Hash (any values the caller set are
+// replaced), sets TS to the current time if it is zero, and stores every
+// string as valid UTF-8 (invalid bytes become U+FFFD).
+//
+// A record never holds a secret: InputB3 is a hash of what was signed or
+// wrapped, never the input; Actor is the token's identifier, never the token.
+type Record struct {
+	Seq       uint64    // 1 for the first record of the log, then +1, no gaps
+	TS        time.Time // when the operation happened; stored in UTC, RFC 3339 with nanoseconds
+	Op        string    // "sign", "create", ...; required
+	Tenant    string    // may be empty (e.g. a denial before the kid parsed)
+	Kid       string    // may be empty
+	Alg       string    // may be empty
+	InputB3   []byte    // BLAKE3-256 of the input (HashSize bytes), or empty when there is none
+	Result    string    // ResultOK, ResultDenied, ResultError, ...; required
+	Code      string    // error code of SPEC §4.1; empty (and omitted) on success
+	RequestID string
+	Actor     string         // the token identifier
+	Prev      [HashSize]byte // Hash of the previous record; zero for seq 1
+	Hash      [HashSize]byte // BLAKE3-256(Prev ‖ canonical JSON of the record without "hash")
+}
+
+// fields lists r's JSON members; hash is included when withHash is set.
+func (r *Record) fields(buf []field, withHash bool) []field {
+	buf = append(buf[:0],
+		strField("actor", r.Actor),
+		strField("alg", r.Alg),
+		strField("input_b3", hex.EncodeToString(r.InputB3)),
+		strField("kid", r.Kid),
+		strField("op", r.Op),
+		strField("prev", hex.EncodeToString(r.Prev[:])),
+		strField("request_id", r.RequestID),
+		strField("result", r.Result),
+		numField("seq", r.Seq),
+		strField("tenant", r.Tenant),
+		strField("ts", formatTime(r.TS)),
+	)
+	if r.Code != "" {
+		buf = append(buf, strField("code", r.Code))
+	}
+	if withHash {
+		buf = append(buf, strField("hash", hex.EncodeToString(r.Hash[:])))
+	}
+	return buf
+}
+
+// ComputeHash returns BLAKE3-256(r.Prev ‖ canonical JSON of r without its
+// "hash" member), where r.Prev is the 32 raw bytes (in the JSON it is hex).
+func (r *Record) ComputeHash() [HashSize]byte {
+	var fs [16]field
+	b := append(make([]byte, 0, 512), r.Prev[:]...)
+	b = appendCanonical(b, r.fields(fs[:0], false))
+	return blake3.Sum256(b)
+}
+
+// appendLine appends r's log line: its canonical JSON with "hash", and "\n".
+func (r *Record) appendLine(dst []byte) []byte {
+	var fs [16]field
+	dst = appendCanonical(dst, r.fields(fs[:0], true))
+	return append(dst, '\n')
+}
+
+// normalize makes r storable: valid UTF-8, UTC time without a monotonic
+// reading. It reports a record the log refuses.
+func (r *Record) normalize(now time.Time) error {
+	if r.Op == "" || r.Result == "" {
+		return fmt.Errorf("%w: op and result are required", ErrInvalidRecord)
+	}
+	if len(r.InputB3) != 0 && len(r.InputB3) != HashSize {
+		return fmt.Errorf("%w: input_b3 is %d bytes, want %d or none", ErrInvalidRecord, len(r.InputB3), HashSize)
+	}
+	for _, s := range []*string{&r.Op, &r.Tenant, &r.Kid, &r.Alg, &r.Result, &r.Code, &r.RequestID, &r.Actor} {
+		if !utf8.ValidString(*s) {
+			*s = strings.ToValidUTF8(*s, "\uFFFD")
+		}
+	}
+	if r.TS.IsZero() {
+		r.TS = now
+	}
+	r.TS = r.TS.UTC().Round(0)
+	return nil
+}
+
+// Checkpoint is a signed statement that the chain reached record Seq with
+// hash Hash while the key store was at generation StoreGeneration. It is
+// its own kind of line, not a record: it has no seq of its own and is not
+// chained; it commits to the record just before it (Seq 0 and a zero Hash
+// before the first record). Checkpoints are numbered 1, 2, 3, ... (N) so
+// that a dropped one is noticed.
+type Checkpoint struct {
+	N               uint64 // ordinal of this checkpoint in the log, from 1 ("checkpoint")
+	Seq             uint64 // seq of the last record before the checkpoint
+	Hash            [HashSize]byte
+	StoreGeneration uint64
+	Every           uint64 // the writer's checkpoint interval: at most Every records follow before the next checkpoint
+	Reason          string // ReasonOpen, ReasonEvery, ReasonClose or ReasonRecover
+	TS              time.Time
+	Sig             []byte // Ed25519 over checkpointContext ‖ canonical JSON without "sig"
+}
+
+// Why a checkpoint was written.
+const (
+	ReasonOpen    = "open"    // Open, before the run's first record; announces Every
+	ReasonEvery   = "every"   // after every Every records
+	ReasonClose   = "close"   // Close; a log that does not end with one was not closed cleanly
+	ReasonRecover = "recover" // the log became writable again after a failure
+)
+
+// checkpointContext separates checkpoint signatures from every other use of
+// the audit key.
+const checkpointContext = "ron-kms audit checkpoint v1\n"
+
+func (c *Checkpoint) fields(buf []field, withSig bool) []field {
+	buf = append(buf[:0],
+		numField("checkpoint", c.N),
+		numField("every", c.Every),
+		strField("hash", hex.EncodeToString(c.Hash[:])),
+		strField("reason", c.Reason),
+		numField("seq", c.Seq),
+		numField("store_generation", c.StoreGeneration),
+		strField("ts", formatTime(c.TS)),
+	)
+	if withSig {
+		buf = append(buf, strField("sig", hex.EncodeToString(c.Sig)))
+	}
+	return buf
+}
+
+// signedMessage returns the bytes the checkpoint signature covers.
+func (c *Checkpoint) signedMessage() []byte {
+	var fs [8]field
+	return appendCanonical([]byte(checkpointContext), c.fields(fs[:0], false))
+}
+
+func (c *Checkpoint) appendLine(dst []byte) []byte {
+	var fs [8]field
+	dst = appendCanonical(dst, c.fields(fs[:0], true))
+	return append(dst, '\n')
+}
+
+func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+// wireLine is every member a line may have; parseLine decides the kind.
+type wireLine struct {
+	Actor           *string `json:"actor"`
+	Alg             *string `json:"alg"`
+	Checkpoint      *uint64 `json:"checkpoint"`
+	Code            *string `json:"code"`
+	Every           *uint64 `json:"every"`
+	Hash            *string `json:"hash"`
+	InputB3         *string `json:"input_b3"`
+	Kid             *string `json:"kid"`
+	Op              *string `json:"op"`
+	Prev            *string `json:"prev"`
+	Reason          *string `json:"reason"`
+	RequestID       *string `json:"request_id"`
+	Result          *string `json:"result"`
+	Seq             *uint64 `json:"seq"`
+	Sig             *string `json:"sig"`
+	StoreGeneration *uint64 `json:"store_generation"`
+	Tenant          *string `json:"tenant"`
+	TS              *string `json:"ts"`
+}
+
+// errMalformed is wrapped by every parseLine error.
+var errMalformed = errors.New("malformed line")
+
+// parseLine parses one log line (without its "\n") into a record or a
+// checkpoint; exactly one result is non-nil on success. Parsing is strict: a
+// line is accepted only if re-encoding what was parsed gives the same bytes,
+// which rules out unknown or duplicate members, other key order or case,
+// white space, needless escapes, upper-case hex and other time forms.
+func parseLine(line []byte) (*Record, *Checkpoint, error) {
+	var w wireLine
+	dec := json.NewDecoder(bytes.NewReader(line))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&w); err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", errMalformed, err)
+	}
+	if dec.More() {
+		return nil, nil, fmt.Errorf("%w: data after the JSON object", errMalformed)
+	}
+	ts, err := parseTime(w.TS)
+	if err != nil {
+		return nil, nil, err
+	}
+	var again []byte
+	if w.Checkpoint != nil {
+		c := &Checkpoint{N: *w.Checkpoint, Every: u64(w.Every), Reason: str(w.Reason), Seq: u64(w.Seq),
+			StoreGeneration: u64(w.StoreGeneration), TS: ts}
+		if c.Hash, err = parseHash("hash", w.Hash); err != nil {
+			return nil, nil, err
+		}
+		if c.Sig, err = hex.DecodeString(str(w.Sig)); err != nil {
+			return nil, nil, fmt.Errorf("%w: sig: %v", errMalformed, err)
+		}
+		again = c.appendLine(make([]byte, 0, len(line)+1))
+		if !bytes.Equal(again[:len(again)-1], line) {
+			return nil, nil, fmt.Errorf("%w: not a canonical checkpoint", errMalformed)
+		}
+		return nil, c, nil
+	}
+	r := &Record{Seq: u64(w.Seq), TS: ts, Op: str(w.Op), Tenant: str(w.Tenant), Kid: str(w.Kid),
+		Alg: str(w.Alg), Result: str(w.Result), Code: str(w.Code), RequestID: str(w.RequestID), Actor: str(w.Actor)}
+	if r.InputB3, err = hex.DecodeString(str(w.InputB3)); err != nil || (len(r.InputB3) != 0 && len(r.InputB3) != HashSize) {
+		return nil, nil, fmt.Errorf("%w: input_b3 is not empty or %d bytes of hex", errMalformed, HashSize)
+	}
+	if len(r.InputB3) == 0 {
+		r.InputB3 = nil
+	}
+	if r.Prev, err = parseHash("prev", w.Prev); err != nil {
+		return nil, nil, err
+	}
+	if r.Hash, err = parseHash("hash", w.Hash); err != nil {
+		return nil, nil, err
+	}
+	again = r.appendLine(make([]byte, 0, len(line)+1))
+	if !bytes.Equal(again[:len(again)-1], line) {
+		return nil, nil, fmt.Errorf("%w: not a canonical record", errMalformed)
+	}
+	return r, nil, nil
+}
+
+func parseTime(s *string) (time.Time, error) {
+	if s == nil {
+		return time.Time{}, fmt.Errorf("%w: no ts", errMalformed)
+	}
+	t, err := time.Parse(time.RFC3339Nano, *s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%w: ts: %v", errMalformed, err)
+	}
+	return t, nil
+}
+
+func parseHash(name string, s *string) (h [HashSize]byte, err error) {
+	if s == nil || len(*s) != 2*HashSize {
+		return h, fmt.Errorf("%w: %s is not %d bytes of hex", errMalformed, name, HashSize)
+	}
+	if _, err := hex.Decode(h[:], []byte(*s)); err != nil {
+		return h, fmt.Errorf("%w: %s: %v", errMalformed, name, err)
+	}
+	return h, nil
+}
+
+func str(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
+
+func u64(p *uint64) uint64 {
+	if p == nil {
+		return 0
+	}
+	return *p
+}
