@@ -37,6 +37,9 @@ type KeyInfo struct {
 	DestroyWaitingDays uint32            `json:"destroy_waiting_days,omitempty"`
 	Labels             map[string]string `json:"labels"`
 	Versions           []VersionInfo     `json:"versions"`
+	// VerifyOnly marks a key imported from a public key alone: it verifies
+	// but never signs or rotates.
+	VerifyOnly bool `json:"verify_only"`
 }
 
 // Version states of SPEC §4.
@@ -53,6 +56,12 @@ type VersionInfo struct {
 	State        string `json:"state"`
 	CreatedAt    string `json:"created_at"`
 	PublicKeyB64 string `json:"public_key_b64"`
+	// Origin is OriginGenerated or OriginImported: where the version's
+	// private key came from.
+	Origin string `json:"origin"`
+	// DestroyAt (RFC 3339) is when a destroy_scheduled version is erased;
+	// given only in that state.
+	DestroyAt string `json:"destroy_at,omitempty"`
 }
 
 // ListKeysResponse is the answer to GET /v1/kms/keys. NextPageToken is empty
@@ -81,6 +90,9 @@ type SignRequest struct {
 	MessageB64 string `json:"message_b64,omitempty"`
 	ContextB64 string `json:"context_b64,omitempty"`
 	OpID       string `json:"op_id,omitempty"`
+	// emptyMessage: message_b64 is given and empty (the empty message);
+	// see message.go.
+	emptyMessage bool
 }
 
 // Signature is one component signature.
@@ -110,12 +122,19 @@ type VerifyRequest struct {
 	Sigs       []Signature   `json:"sigs"`
 	ContextB64 string        `json:"context_b64,omitempty"`
 	Policy     *VerifyPolicy `json:"policy,omitempty"`
+	// emptyMessage: message_b64 is given and empty (the empty message);
+	// see message.go.
+	emptyMessage bool
 }
 
 // VerifyDetails says which components were checked and which mode held.
 type VerifyDetails struct {
 	Checked       []string `json:"checked"`
 	SatisfiedMode string   `json:"satisfied_mode,omitempty"`
+	// Reason is given when the version could not verify at all (ok is
+	// false and nothing was checked): disabled, destroy_scheduled,
+	// destroyed or below_min_verify_version.
+	Reason string `json:"reason,omitempty"`
 }
 
 // VerifyResponse: a wrong signature is OK false with status 200.

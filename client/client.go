@@ -118,12 +118,7 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		return fmt.Errorf("client: reading response: %w", err)
 	}
 	if resp.StatusCode/100 != 2 {
-		var e api.Error
-		if json.Unmarshal(b, &e) != nil || e.Err.Code == "" {
-			return &Error{Status: resp.StatusCode, Body: api.ErrorBody{Code: api.CodeInternal,
-				Message: fmt.Sprintf("unexpected HTTP %d without an error envelope", resp.StatusCode)}}
-		}
-		return &Error{Status: resp.StatusCode, Body: e.Err}
+		return responseError(resp.StatusCode, b)
 	}
 	if out == nil {
 		return nil
@@ -132,6 +127,16 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		return fmt.Errorf("client: decoding response: %w", err)
 	}
 	return nil
+}
+
+// responseError is the *Error of a non-2xx answer with body b.
+func responseError(status int, b []byte) error {
+	var e api.Error
+	if json.Unmarshal(b, &e) != nil || e.Err.Code == "" {
+		return &Error{Status: status, Body: api.ErrorBody{Code: api.CodeInternal,
+			Message: fmt.Sprintf("unexpected HTTP %d without an error envelope", status)}}
+	}
+	return &Error{Status: status, Body: e.Err}
 }
 
 // keyPath is the path of a key name: /v1/kms/keys/tenant/purpose/alg/uuid.

@@ -128,3 +128,48 @@ func (c *Client) Decrypt(ctx context.Context, req api.DecryptRequest) (*api.Decr
 	var out api.DecryptResponse
 	return &out, c.do(ctx, "POST", "/v1/kms/decrypt", req, &out)
 }
+
+// ConfigureKey changes a key's configuration (scope kms:admin): nil fields
+// of req are left as they are. It returns the KeyInfo.
+func (c *Client) ConfigureKey(ctx context.Context, name string, req api.ConfigureKeyRequest) (*api.KeyInfo, error) {
+	p, err := keyPath(name)
+	if err != nil {
+		return nil, err
+	}
+	var out api.KeyInfo
+	return &out, c.do(ctx, "POST", p+"/config", req, &out)
+}
+
+// DisableVersion disables version n of a key (scope kms:admin): it then
+// neither verifies, unwraps nor decrypts. The current version cannot be
+// disabled (ErrConflict).
+func (c *Client) DisableVersion(ctx context.Context, name string, n uint32) (*api.KeyInfo, error) {
+	return c.versionAction(ctx, name, n, "disable")
+}
+
+// EnableVersion enables a disabled version again (scope kms:admin).
+func (c *Client) EnableVersion(ctx context.Context, name string, n uint32) (*api.KeyInfo, error) {
+	return c.versionAction(ctx, name, n, "enable")
+}
+
+// DestroyVersion schedules the erasure of version n's private material
+// after the key's waiting period (scope kms:admin). The current version
+// cannot be destroyed (ErrConflict).
+func (c *Client) DestroyVersion(ctx context.Context, name string, n uint32) (*api.KeyInfo, error) {
+	return c.versionAction(ctx, name, n, "destroy")
+}
+
+// CancelDestroy cancels a scheduled destruction; the version is left
+// disabled (scope kms:admin).
+func (c *Client) CancelDestroy(ctx context.Context, name string, n uint32) (*api.KeyInfo, error) {
+	return c.versionAction(ctx, name, n, "cancel-destroy")
+}
+
+func (c *Client) versionAction(ctx context.Context, name string, n uint32, action string) (*api.KeyInfo, error) {
+	p, err := keyPath(name)
+	if err != nil {
+		return nil, err
+	}
+	var out api.KeyInfo
+	return &out, c.do(ctx, "POST", p+"/versions/"+strconv.FormatUint(uint64(n), 10)+"/"+action, api.VersionActionRequest{}, &out)
+}

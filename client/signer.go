@@ -51,7 +51,7 @@ func (s *Signer) Sign(_ io.Reader, message []byte, opts crypto.SignerOpts) ([]by
 	if opts != nil && opts.HashFunc() != 0 {
 		return nil, errors.New("client: ed25519 keys sign messages, not pre-hashed digests")
 	}
-	res, err := s.c.Sign(s.ctx, api.SignRequest{KID: s.name, MessageB64: api.EncodeB64(message)})
+	res, err := s.c.Sign(s.ctx, api.SignRequest{KID: s.name}.WithMessage(message))
 	if err != nil {
 		return nil, err
 	}

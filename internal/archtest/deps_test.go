@@ -40,6 +40,8 @@ func TestLayering(t *testing.T) {
 			forbid: []string{"std:net/http", mod + "/api", "github.com/prometheus/", "go.etcd.io/"}},
 		{pkg: "internal/wrap", allow: []string{mod + "/internal/alg"}, forbid: []string{"std:net/http"}},
 		{pkg: "internal/symm", allow: nil},
+		{pkg: "internal/audit", allow: []string{"lukechampine.com/blake3", "github.com/klauspost/cpuid"}},
+		{pkg: "internal/backup", allow: nil},
 		{pkg: "internal/captoken", allow: []string{"gopkg.in/macaroon.v2", "gopkg.in/errgo", "golang.org/x/"}},
 	} {
 		for _, d := range deps(t, rule.pkg) {

@@ -16,6 +16,8 @@ func newKeys(cf *clientFlags) *cobra.Command {
 		Short: "Create, inspect, list and rotate keys",
 	}
 	cmd.AddCommand(newKeysCreate(cf), newKeysGet(cf), newKeysRotate(cf), newKeysList(cf))
+	cmd.AddCommand(newKeysImport(cf), newKeysAttest(cf))
+	cmd.AddCommand(lifecycleCommands(cf)...)
 	return cmd
 }
 

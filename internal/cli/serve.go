@@ -69,6 +69,7 @@ requests in flight have finished.`,
 	f.DurationVar(&cfg.WriteTimeout, "write-timeout", cfg.WriteTimeout, "HTTP write timeout")
 	f.DurationVar(&cfg.IdleTimeout, "idle-timeout", cfg.IdleTimeout, "HTTP keep-alive idle timeout")
 	f.StringVar(&cfg.VerifyModeFloor, "verify-mode-floor", cfg.VerifyModeFloor, "loosest verify mode a request may ask for of a hybrid key: or, and or pq_only (pq_only > and > or)")
+	f.DurationVar(&cfg.SchedulerInterval, "scheduler-interval", cfg.SchedulerInterval, "how often due key-version destructions and automatic rotations run (they also run at start)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	return cmd
 }

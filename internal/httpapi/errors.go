@@ -62,7 +62,8 @@ func errorOf(err error) (api.Code, string) {
 		return api.CodeBadRequest, err.Error()
 	case errors.Is(err, keystore.ErrNotFound):
 		return api.CodeNotFound, err.Error()
-	case errors.Is(err, keystore.ErrNotCurrent), errors.Is(err, keystore.ErrConflict), errors.Is(err, keystore.ErrExhausted):
+	case errors.Is(err, keystore.ErrNotCurrent), errors.Is(err, keystore.ErrConflict), errors.Is(err, keystore.ErrExhausted),
+		errors.Is(err, keystore.ErrVersionUnusable), errors.Is(err, keystore.ErrIllegalTransition):
 		return api.CodeConflict, err.Error()
 	case errors.Is(err, keystore.ErrUnsupported):
 		return api.CodeUnsupported, err.Error()

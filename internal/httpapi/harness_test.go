@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/ron-kms/ron-kms/api"
+	"github.com/ron-kms/ron-kms/internal/backup"
 	"github.com/ron-kms/ron-kms/internal/captoken"
 	"github.com/ron-kms/ron-kms/internal/keystore"
 	"github.com/ron-kms/ron-kms/internal/metrics"
@@ -66,7 +68,10 @@ func newHarness(t testing.TB) *harness {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)
-	api, err := New(ks, auth, metrics.New(), log, Options{})
+	kekID := sealer.KEKID()
+	api, err := New(ks, auth, metrics.New(), log, Options{
+		BackupKEK: BackupKEK{Source: backup.KEKRootKey, ID: hex.EncodeToString(kekID[:])},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

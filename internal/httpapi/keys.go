@@ -180,17 +180,22 @@ func keyInfo(k *keystore.Key) api.KeyInfo {
 		Name: k.Name, KID: k.KID(k.Current), Tenant: k.Tenant, Purpose: k.Purpose, Alg: k.Alg,
 		CreatedAt: k.CreatedAt.UTC().Format(time.RFC3339), CurrentVersion: k.Current,
 		MinVerifyVersion: k.MinVerify, AutoRotateDays: k.AutoRotateDays,
-		DestroyWaitingDays: k.DestroyWaitDays, Labels: k.Labels,
+		DestroyWaitingDays: k.DestroyWaiting(), Labels: k.Labels,
 		Versions: make([]api.VersionInfo, len(k.Versions)),
 	}
 	if info.Labels == nil {
 		info.Labels = map[string]string{}
 	}
+	info.VerifyOnly = k.VerifyOnly
 	for i, v := range k.Versions {
 		info.Versions[i] = api.VersionInfo{
 			Version: v.Number, State: string(v.State),
 			CreatedAt:    v.CreatedAt.UTC().Format(time.RFC3339),
 			PublicKeyB64: api.EncodeB64(v.PublicKey),
+			Origin:       string(v.Origin),
+		}
+		if v.State == keystore.DestroyScheduled {
+			info.Versions[i].DestroyAt = v.DestroyAt.UTC().Format(time.RFC3339)
 		}
 	}
 	return info

@@ -33,6 +33,9 @@ type Options struct {
 	// VerifyModeFloor is the loosest verify mode a request may ask for
 	// ("or", "and" or "pq_only"); "and" when empty.
 	VerifyModeFloor string
+	// BackupKEK describes the key-encryption key for GET /v1/kms/backup;
+	// the zero value makes that route 400 Unsupported.
+	BackupKEK BackupKEK
 }
 
 // Server serves the API. Safe for concurrent use.
@@ -77,6 +80,11 @@ func (s *Server) routes() {
 	s.handle("GET /v1/kms/keys", "list", captoken.ScopeRead, s.listKeys)
 	s.handle("GET "+keyPath, "get", captoken.ScopeRead, s.getKey)
 	s.handle("POST "+keyPath+"/rotate", "rotate", captoken.ScopeRotate, s.rotateKey)
+	s.handle("POST "+keyPath+"/config", "configure", captoken.ScopeAdmin, s.configureKey)
+	s.handle("POST "+keyPath+"/versions/{n}/disable", "disable", captoken.ScopeAdmin, s.versionAction(keystore.ActionDisable))
+	s.handle("POST "+keyPath+"/versions/{n}/enable", "enable", captoken.ScopeAdmin, s.versionAction(keystore.ActionEnable))
+	s.handle("POST "+keyPath+"/versions/{n}/destroy", "destroy", captoken.ScopeAdmin, s.versionAction(keystore.ActionDestroy))
+	s.handle("POST "+keyPath+"/versions/{n}/cancel-destroy", "cancel_destroy", captoken.ScopeAdmin, s.versionAction(keystore.ActionCancelDestroy))
 	s.handle("POST /v1/kms/sign", "sign", captoken.ScopeSign, s.sign)
 	s.handle("POST /v1/kms/verify", "verify", captoken.ScopeVerify, s.verify)
 	s.handle("POST /v1/kms/sign/batch", "sign_batch", captoken.ScopeSign, s.signBatch)
@@ -86,6 +94,11 @@ func (s *Server) routes() {
 	s.handle("POST /v1/kms/encrypt", "encrypt", captoken.ScopeEncrypt, s.encrypt)
 	s.handle("POST /v1/kms/decrypt", "decrypt", captoken.ScopeDecrypt, s.decrypt)
 	s.handle("POST /v1/kms/tokens", "token_mint", captoken.ScopeAdmin, s.mintToken)
+	s.handle("GET /v1/kms/backup", "backup", captoken.ScopeAdmin, s.backup)
+	s.handle("GET /v1/kms/import/wrapping-key", "import_wrapping_key", captoken.ScopeCreate, s.importWrappingKey)
+	s.handle("POST /v1/kms/keys/import", "import", captoken.ScopeCreate, s.importKey)
+	s.handle("GET "+keyPath+"/attestation", "attest", captoken.ScopeRead, s.attestKey)
+	s.handle("GET /v1/kms/audit/key", "audit_key", captoken.ScopeRead, s.auditKey)
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.HandleFunc("GET /version", s.version)
@@ -215,6 +228,9 @@ type statusWriter struct {
 	http.ResponseWriter
 	status int
 }
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (w *statusWriter) WriteHeader(code int) {
 	w.status = code

@@ -39,7 +39,7 @@ func prepareSign(g *captoken.Grant, req *api.SignRequest) (keystore.SignItem, st
 	if err := authorizeKey(g, captoken.ScopeSign, ref.KeyName); err != nil {
 		return keystore.SignItem{}, "", err
 	}
-	msg, err := signingInput(req.PayloadB3, req.MessageB64)
+	msg, err := signingInput(req.PayloadB3, req.MessageB64, req.MessageGiven())
 	if err != nil {
 		return keystore.SignItem{}, "", err
 	}
@@ -59,14 +59,15 @@ func prepareSign(g *captoken.Grant, req *api.SignRequest) (keystore.SignItem, st
 }
 
 // signingInput decodes exactly one of payload_b3 (a 32-byte BLAKE3 digest,
-// signed as those bytes) and message_b64 (a raw message of at most 64 KiB).
-func signingInput(payloadB3, messageB64 string) ([]byte, error) {
+// signed as those bytes) and message_b64 (a raw message of at most 64 KiB,
+// possibly empty: messageGiven says whether it was given).
+func signingInput(payloadB3, messageB64 string, messageGiven bool) ([]byte, error) {
 	switch {
-	case payloadB3 != "" && messageB64 != "":
+	case payloadB3 != "" && messageGiven:
 		return nil, errorf(api.CodeBadRequest, "give exactly one of payload_b3 and message_b64, not both")
 	case payloadB3 != "":
 		return api.DecodePayloadB3(payloadB3)
-	case messageB64 != "":
+	case messageGiven:
 		if len(messageB64) > (api.MaxMessage+2)/3*4 {
 			return nil, errorf(api.CodeBadRequest, "message_b64 is longer than %d bytes; sign a payload_b3 digest instead", api.MaxMessage)
 		}

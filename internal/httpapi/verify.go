@@ -23,11 +23,18 @@ func (s *Server) verify(c *call) error {
 	start := time.Now()
 	res, err := s.ks.Verify(c.r.Context(), item.Ref, item.Message, item.Parts, item.Opts)
 	ok := err == nil
-	if err != nil && !errors.Is(err, keystore.ErrInvalidSignature) {
+	details := api.VerifyDetails{Checked: res.Checked, SatisfiedMode: res.SatisfiedMode}
+	// A version that is disabled, destroyed or below min_verify_version
+	// verifies nothing: ok false, with the reason, not an error.
+	var unusable *keystore.VersionUnusableError
+	switch {
+	case errors.As(err, &unusable):
+		details = api.VerifyDetails{Checked: []string{}, Reason: unusable.Reason()}
+	case err != nil && !errors.Is(err, keystore.ErrInvalidSignature):
 		return err
 	}
 	s.done("verify", alg, start)
-	writeJSON(c.w, http.StatusOK, api.VerifyResponse{OK: ok, Details: api.VerifyDetails{Checked: res.Checked, SatisfiedMode: res.SatisfiedMode}})
+	writeJSON(c.w, http.StatusOK, api.VerifyResponse{OK: ok, Details: details})
 	return nil
 }
 
@@ -41,7 +48,7 @@ func (s *Server) prepareVerify(g *captoken.Grant, req *api.VerifyRequest) (keyst
 	if err := authorizeKey(g, captoken.ScopeVerify, ref.KeyName); err != nil {
 		return keystore.VerifyItem{}, "", err
 	}
-	msg, err := signingInput(req.PayloadB3, req.MessageB64)
+	msg, err := signingInput(req.PayloadB3, req.MessageB64, req.MessageGiven())
 	if err != nil {
 		return keystore.VerifyItem{}, "", err
 	}
@@ -107,7 +114,7 @@ func (s *Server) verifyBatch(c *call) error {
 		case err == nil:
 			slot.OK = true
 			s.metrics.Ops.WithLabelValues("verify_batch", algs[j]).Inc()
-		case errors.Is(err, keystore.ErrInvalidSignature):
+		case errors.Is(err, keystore.ErrInvalidSignature), errors.Is(err, keystore.ErrVersionUnusable):
 			resp.AllOK = false
 			s.metrics.Ops.WithLabelValues("verify_batch", algs[j]).Inc()
 		default:

@@ -13,6 +13,7 @@
 //	s/<tenant>/<purpose>/<alg>/<uuid>/<v>    sealed seed of version v (v zero-padded)
 //	op/<tenant>/<op_id>                      result of an idempotent create or rotate
 //	meta/<name>                              server secrets (sealed) and the KEK check
+//	sched/<due>/<kind>/<name>[/<v>]          the scheduler's due-index (scheduler.go)
 //
 // Every method of *Keystore is safe for concurrent use.
 package keystore

@@ -122,6 +122,8 @@ type Decrypted struct {
 
 // Decrypt opens a ciphertext made by Encrypt with the version it names. A
 // malformed or tampered ciphertext, or a wrong aad, is ErrInvalidArgument.
+// A version that is not enabled, or is below the key's min_verify_version,
+// is ErrVersionUnusable.
 func (ks *Keystore) Decrypt(ctx context.Context, ciphertext, aad []byte) (Decrypted, error) {
 	c, err := symm.Parse(ciphertext)
 	if err != nil {
@@ -134,6 +136,9 @@ func (ks *Keystore) Decrypt(ctx context.Context, ciphertext, aad []byte) (Decryp
 	k := e.key
 	a, _ := alg.Lookup(k.Alg)
 	if err := allows(a, alg.OpDecrypt, "decrypt"); err != nil {
+		return Decrypted{}, err
+	}
+	if err := usable(k, c.Version, "decrypt"); err != nil {
 		return Decrypted{}, err
 	}
 	priv, err := ks.privateKey(ctx, e, c.Version)

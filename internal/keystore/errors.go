@@ -26,4 +26,12 @@ var (
 	ErrUnavailable = errors.New("keystore: store unavailable")
 	// ErrWrongKEK: the key-encryption key does not open this store's records.
 	ErrWrongKEK = errors.New("keystore: the key-encryption key does not match this store")
+	// ErrVersionUnusable: the version is disabled, scheduled for
+	// destruction, destroyed, or below the key's min_verify_version, so it
+	// neither signs, verifies, unwraps nor decrypts. The error is a
+	// *VersionUnusableError, which says why.
+	ErrVersionUnusable = errors.New("keystore: key version is not usable")
+	// ErrIllegalTransition: the version's state has no such edge (see
+	// lifecycle.go), or the edge is forbidden for the current version.
+	ErrIllegalTransition = errors.New("keystore: illegal version state transition")
 )

@@ -34,7 +34,10 @@ type Key struct {
 	Versions        []Version         `json:"versions"` // Versions[i].Number == i+1
 	DestroyWaitDays uint32            `json:"destroy_wait_days,omitempty"`
 	AutoRotateDays  uint32            `json:"auto_rotate_days,omitempty"`
-	revision        int64             // store revision of this snapshot
+	// VerifyOnly marks a key imported from a public key alone: it has no
+	// private material, so it verifies but never signs or rotates.
+	VerifyOnly bool  `json:"verify_only,omitempty"`
+	revision   int64 // store revision of this snapshot
 }
 
 // Version is one version of a key.
@@ -43,6 +46,13 @@ type Version struct {
 	State     State     `json:"state"`
 	CreatedAt time.Time `json:"created_at"`
 	PublicKey []byte    `json:"pub"`
+	// DestroyAt is when a DestroyScheduled version is erased (zero in
+	// every other state). See lifecycle.go.
+	DestroyAt time.Time `json:"destroy_at,omitzero"`
+	// Origin says where the private key came from: generated here or
+	// imported (see import.go). Records written before import existed
+	// have none and read as OriginGenerated.
+	Origin Origin `json:"origin,omitempty"`
 }
 
 // Version returns version n, or false.
@@ -78,6 +88,9 @@ func decodeKey(b []byte, rev int64) (*Key, error) {
 	for i, v := range k.Versions {
 		if v.Number != uint32(i+1) {
 			return nil, fmt.Errorf("keystore: corrupt key record %s: version %d at slot %d", k.Name, v.Number, i)
+		}
+		if v.Origin == "" {
+			k.Versions[i].Origin = OriginGenerated
 		}
 	}
 	if k.Current == 0 || int(k.Current) > len(k.Versions) {

@@ -178,6 +178,9 @@ func (ks *Keystore) Rotate(ctx context.Context, name, opID string) (RotateResult
 	if err != nil {
 		return RotateResult{}, err
 	}
+	if err := refuseVerifyOnly(k, "rotate"); err != nil {
+		return RotateResult{}, err
+	}
 	sum := sha256.Sum256([]byte("rotate\x00" + name))
 	digest := hex.EncodeToString(sum[:])
 	var res RotateResult
@@ -291,17 +294,7 @@ func (ks *Keystore) List(ctx context.Context, p ListParams) ([]*Key, string, err
 func (ks *Keystore) newVersion(sc scheme, name string, n uint32, now time.Time) (Version, []byte, secretKey, error) {
 	seed := sc.generate()
 	defer clear(seed)
-	priv, err := sc.load(seed)
-	if err != nil {
-		return Version{}, nil, nil, fmt.Errorf("keystore: new %s key: %w", sc.alg.Name, err)
-	}
-	sealed, err := ks.sealer.Seal(seal.Binding{Name: name, Version: n, Alg: sc.alg.Name}, seed)
-	if err != nil {
-		priv.destroy()
-		return Version{}, nil, nil, fmt.Errorf("keystore: sealing: %w", err)
-	}
-	v := Version{Number: n, State: Enabled, CreatedAt: now, PublicKey: priv.publicBytes()}
-	return v, sealed, priv, nil
+	return ks.versionFromSeed(sc, name, n, now, seed, OriginGenerated)
 }
 
 // fetch reads a key from the store, bypassing the cache (for

@@ -77,8 +77,14 @@ func (ks *Keystore) Sign(ctx context.Context, ref Ref, message []byte, opts Opti
 	if err := currentOnly(k, ref, "sign"); err != nil {
 		return Signature{}, err
 	}
+	if err := usable(k, k.Current, "sign"); err != nil {
+		return Signature{}, err
+	}
 	a, _ := alg.Lookup(k.Alg)
 	if err := allows(a, alg.OpSign, "sign"); err != nil {
+		return Signature{}, err
+	}
+	if err := refuseVerifyOnly(k, "sign"); err != nil {
 		return Signature{}, err
 	}
 	priv, err := ks.privateKey(ctx, e, k.Current)
@@ -149,6 +155,8 @@ type VerifyResult struct {
 // Verify checks parts against version ref.Version of the key (the current
 // version when zero) under opts.Mode. A signature that does not satisfy the
 // mode is ErrInvalidSignature; other errors say why no check could be made.
+// A version that is not enabled, or is below the key's min_verify_version,
+// verifies nothing: ErrVersionUnusable (a *VersionUnusableError).
 func (ks *Keystore) Verify(ctx context.Context, ref Ref, message []byte, parts []Part, opts Options) (VerifyResult, error) {
 	pub, k, err := ks.verifier(ctx, ref)
 	if err != nil {
@@ -245,6 +253,9 @@ func (ks *Keystore) verifier(ctx context.Context, ref Ref) (sig.PublicKey, *Key,
 	n := ref.Version
 	if n == 0 {
 		n = k.Current
+	}
+	if err := usable(k, n, "verify"); err != nil {
+		return nil, nil, err
 	}
 	pub, err := e.publicKey(n)
 	if err != nil {

@@ -52,8 +52,9 @@ type Unwrapped struct {
 }
 
 // Unwrap opens an envelope made by Wrap. The envelope names its key and
-// version, which is looked up directly; any version that is usable for
-// verification unwraps, after any number of rotations. A malformed envelope
+// version, which is looked up directly; any enabled version at or above the
+// key's min_verify_version unwraps, after any number of rotations (others
+// are ErrVersionUnusable, see lifecycle.go). A malformed envelope
 // is ErrInvalidArgument; one that does not open (tampered, wrong aad, made
 // for another key) is ErrInvalidArgument too, never wrong plaintext.
 func (ks *Keystore) Unwrap(ctx context.Context, envelope, aad []byte) (Unwrapped, error) {
@@ -68,6 +69,9 @@ func (ks *Keystore) Unwrap(ctx context.Context, envelope, aad []byte) (Unwrapped
 	k := e.key
 	a, _ := alg.Lookup(k.Alg)
 	if err := allows(a, alg.OpUnwrap, "unwrap"); err != nil {
+		return Unwrapped{}, err
+	}
+	if err := usable(k, env.Version, "unwrap"); err != nil {
 		return Unwrapped{}, err
 	}
 	priv, err := ks.privateKey(ctx, e, env.Version)

@@ -37,6 +37,9 @@ type Config struct {
 	// VerifyModeFloor is the loosest verify mode a request may ask for of a
 	// composite key: or, and (default) or pq_only.
 	VerifyModeFloor string
+	// SchedulerInterval is how often the lifecycle scheduler performs due
+	// destructions and automatic rotations (it also runs once at start).
+	SchedulerInterval time.Duration
 }
 
 // Defaults returns the default configuration.
@@ -52,6 +55,7 @@ func Defaults() Config {
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		VerifyModeFloor:   "and",
+		SchedulerInterval: time.Minute,
 	}
 }
 
@@ -76,6 +80,9 @@ func (c *Config) Check() error {
 	case "or", "and", "pq_only":
 	default:
 		return fmt.Errorf("server: --verify-mode-floor must be or, and or pq_only, not %q", c.VerifyModeFloor)
+	}
+	if c.SchedulerInterval < time.Second {
+		return errors.New("server: --scheduler-interval must be at least 1s")
 	}
 	if c.BodyLimit < 1024 {
 		return errors.New("server: --body-limit must be at least 1024 bytes")

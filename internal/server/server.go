@@ -45,13 +45,15 @@ const tokenRootSecret = "token-root"
 
 // Server is an assembled ron-kms. Its methods are safe for concurrent use.
 type Server struct {
-	cfg     Config
-	log     *slog.Logger
-	store   storage.Store
-	ks      *keystore.Keystore
-	api     *httpapi.Server
-	sealer  *seal.AESGCM
-	adminTk string // only in amnesia mode, where it is not written to disk
+	cfg       Config
+	log       *slog.Logger
+	store     storage.Store
+	ks        *keystore.Keystore
+	sched     *keystore.Scheduler
+	api       *httpapi.Server
+	sealer    *seal.AESGCM
+	adminTk   string // only in amnesia mode, where it is not written to disk
+	kekParams []byte // kek.params in passphrase mode, for backup headers
 }
 
 // Open prepares the data directory, the store and the key-encryption key,
@@ -91,16 +93,43 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err err
 	if err := s.ensureAdminToken(auth); err != nil {
 		return nil, err
 	}
+	// The server's own keys (audit, attestation, import wrapping) are made
+	// on first start, sealed like any key.
+	if _, err := s.ks.ServerKeys(ctx); err != nil {
+		return nil, err
+	}
+	if _, err := s.ks.ImportWrappingKey(ctx); err != nil {
+		return nil, err
+	}
 	s.api, err = httpapi.New(s.ks, auth, metrics.New(), log, httpapi.Options{
 		BodyLimit:       cfg.BodyLimit,
 		Build:           buildInfo(cfg.Store),
 		Ready:           s.ready,
 		VerifyModeFloor: cfg.VerifyModeFloor,
+		BackupKEK:       s.backupKEK(),
 	})
 	if err != nil {
 		return nil, err
 	}
+	s.sched = keystore.NewScheduler(s.ks, cfg.SchedulerInterval, s.logTick)
+	s.sched.Start()
 	return s, nil
+}
+
+// logTick logs what a scheduler tick did.
+func (s *Server) logTick(rep keystore.TickReport, err error) {
+	for _, kid := range rep.Rotated {
+		s.log.Info("rotated automatically", slog.String("kid", kid))
+	}
+	for _, kid := range rep.Destroyed {
+		s.log.Info("destroyed a key version after its waiting period", slog.String("kid", kid))
+	}
+	for _, e := range rep.Errors {
+		s.log.Warn("scheduler action failed; retried on the next tick", slog.String("error", e.Error()))
+	}
+	if err != nil {
+		s.log.Warn("scheduler tick failed", slog.String("error", err.Error()))
+	}
 }
 
 // openStore opens the configured store and returns the key-encryption key.
@@ -139,6 +168,7 @@ func (s *Server) loadKEK() ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
+		s.kekParams = params.Marshal()
 		return params.DeriveKEK(pass)
 	}
 	kek, created, err := seal.LoadOrCreateRootKey(filepath.Join(s.cfg.DataDir, RootKeyFile))
@@ -227,6 +257,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 
 // Close releases the keystore, the store and the key-encryption key.
 func (s *Server) Close() error {
+	if s.sched != nil {
+		s.sched.Stop()
+	}
 	if s.ks != nil {
 		s.ks.Close()
 	}

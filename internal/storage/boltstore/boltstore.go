@@ -23,7 +23,10 @@ import (
 	"github.com/ron-kms/ron-kms/internal/storage/internal/watch"
 )
 
-var _ storage.Store = (*Store)(nil)
+var (
+	_ storage.Store       = (*Store)(nil)
+	_ storage.Snapshotter = (*Store)(nil)
+)
 
 var (
 	dataBucket  = []byte("data")

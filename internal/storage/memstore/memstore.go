@@ -14,7 +14,10 @@ import (
 	"github.com/ron-kms/ron-kms/internal/storage/internal/watch"
 )
 
-var _ storage.Store = (*Store)(nil)
+var (
+	_ storage.Store       = (*Store)(nil)
+	_ storage.Snapshotter = (*Store)(nil)
+)
 
 // Store is an in-memory storage.Store. It is safe for concurrent use. Reads
 // run in parallel; Applies are serialized. Values are copied in and out, so

@@ -52,6 +52,9 @@ func Run(t *testing.T, open Opener) {
 		{"WatchCancel", testWatchCancel},
 		{"WatchClosedByClose", testWatchClosedByClose},
 		{"WatchOverflow", testWatchOverflow},
+		{"Snapshot", testSnapshot},
+		{"SnapshotStops", testSnapshotStops},
+		{"SnapshotConsistent", testSnapshotConsistent},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,0 +1,146 @@
+package cli
+
+import (
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+	"unicode"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ron-kms/ron-kms/internal/audit"
+)
+
+func newAudit(cf *clientFlags) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "audit",
+		Short: "Verify and read the audit log, offline",
+		Long: `The audit log is <data-dir>/` + audit.DirName + `/: one hash-chained line per operation, with
+checkpoints signed by the server's audit key (public half in <data-dir>/` + audit.PublicKeyFile + `).
+These commands read the files directly; they need no server.`,
+	}
+	cmd.AddCommand(newAuditVerify(cf), newAuditTail(cf))
+	return cmd
+}
+
+func newAuditVerify(cf *clientFlags) *cobra.Command {
+	var keyB64 string
+	var strict bool
+	cmd := &cobra.Command{
+		Use:   "verify [--data-dir D] [--audit-key B64] [--strict]",
+		Short: "Check the whole audit log: chain, sequence and signed checkpoints",
+		Long: `Check every file of <data-dir>/` + audit.DirName + `/ in order: each line is canonical, each
+record's seq follows the last and its hash chains to the one before, and each
+checkpoint is signed by the audit key, follows the last one and matches the
+chain where it stands. The audit key is read from <data-dir>/` + audit.PublicKeyFile + `
+unless --audit-key gives it (base64, as GET /v1/kms/audit/key serves it).
+
+The exit status is 0 only for an intact log; otherwise the first line that
+does not fit is named (file, line, seq). A log that does not end with a close
+checkpoint (the server is running or crashed) or ends with a torn line is
+intact but gets a warning; --strict makes warnings fail too.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			out, errw := cmd.OutOrStdout(), cmd.ErrOrStderr()
+			pub, err := auditKey(cf.dir(), keyB64)
+			if err != nil {
+				return err
+			}
+			dir := filepath.Join(cf.dir(), audit.DirName)
+			r, err := audit.Verify(dir, pub)
+			var ve *audit.VerifyError
+			if errors.As(err, &ve) {
+				fmt.Fprintf(errw, "audit log BROKEN: %s line %d: seq %d: %s\n", ve.File, ve.Line, ve.Seq, ve.Reason)
+				fmt.Fprintf(errw, "(%d records and %d checkpoints before it verified)\n", r.Records, r.Checkpoints)
+				return exitError(1)
+			}
+			if err != nil {
+				return err
+			}
+			for _, w := range r.Warnings {
+				fmt.Fprintln(errw, "warning:", w)
+			}
+			fmt.Fprintf(out, "audit log intact: %d files, %d records, %d checkpoints, last seq %d (hash %s), store generation %d",
+				r.Files, r.Records, r.Checkpoints, r.LastSeq, hex.EncodeToString(r.LastHash[:]), r.StoreGeneration)
+			if r.UnsignedRecords > 0 {
+				fmt.Fprintf(out, ", %d records after the last checkpoint", r.UnsignedRecords)
+			}
+			fmt.Fprintln(out)
+			if strict && len(r.Warnings) > 0 {
+				return exitError(1)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&keyB64, "audit-key", "", "audit public key, base64 (default: read <data-dir>/"+audit.PublicKeyFile+")")
+	cmd.Flags().BoolVar(&strict, "strict", false, "fail on warnings too (log not closed cleanly, torn last line)")
+	return cmd
+}
+
+// auditKey returns the audit public key from --audit-key or the data dir.
+func auditKey(dataDir, keyB64 string) ([]byte, error) {
+	if keyB64 == "" {
+		return audit.ReadPublicKeyFile(dataDir)
+	}
+	b, err := base64.StdEncoding.Strict().DecodeString(keyB64)
+	if err != nil || len(b) != 32 {
+		return nil, errors.New("--audit-key is not 32 bytes of standard base64")
+	}
+	return b, nil
+}
+
+func newAuditTail(cf *clientFlags) *cobra.Command {
+	var follow bool
+	var n int
+	var poll time.Duration
+	cmd := &cobra.Command{
+		Use:   "tail [--data-dir D] [-n N] [-f]",
+		Short: "Print the last audit records, one line each; -f follows",
+		Long: `Print the last N records of <data-dir>/` + audit.DirName + `/ (all with -n -1), one line
+each: seq, time, op, kid, result and error code ("-" when empty), and the
+checkpoints among them. With -f, keep printing new records as they are
+written (the files are polled) until interrupted. tail does not check the
+chain: use "ron-kms audit verify" for that.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			out := cmd.OutOrStdout()
+			return audit.Tail(ctx, filepath.Join(cf.dir(), audit.DirName), n, follow, poll, func(e audit.Entry) error {
+				if c := e.Checkpoint; c != nil {
+					_, err := fmt.Fprintf(out, "-- checkpoint %d (%s) at seq %d, store generation %d, %s\n",
+						c.N, c.Reason, c.Seq, c.StoreGeneration, c.TS.Format(time.RFC3339Nano))
+					return err
+				}
+				r := e.Record
+				_, err := fmt.Fprintf(out, "%d %s %s %s %s %s\n", r.Seq, r.TS.Format(time.RFC3339Nano),
+					dash(r.Op), dash(r.Kid), dash(r.Result), dash(r.Code))
+				return err
+			})
+		},
+	}
+	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new records")
+	cmd.Flags().IntVarP(&n, "lines", "n", 10, "how many records to print first (-1: all)")
+	cmd.Flags().DurationVar(&poll, "poll", time.Second, "how often -f looks for new records")
+	return cmd
+}
+
+// dash makes a field safe to print on one line: "-" when empty, quoted when
+// it holds spaces or unprintable characters (a kid in a denial record is
+// whatever the caller sent).
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	if strings.ContainsFunc(s, func(r rune) bool { return r == ' ' || !unicode.IsPrint(r) }) {
+		return strconv.Quote(s)
+	}
+	return s
+}
