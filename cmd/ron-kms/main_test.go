@@ -42,6 +42,7 @@ func TestScripts(t *testing.T) {
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"waitready": waitReady,
 			"jsonget":   jsonGet,
+			"replace":   replaceOnce,
 		},
 	})
 }
@@ -61,6 +62,21 @@ func waitReady(ts *testscript.TestScript, neg bool, args []string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	ts.Fatalf("server at %s never became healthy", url)
+}
+
+// replace FILE OLD NEW replaces the first OLD in FILE with NEW, in place
+// (keeping the file's mode): how a transcript tampers with a file.
+func replaceOnce(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 3 {
+		ts.Fatalf("usage: replace FILE OLD NEW")
+	}
+	path := ts.MkAbs(args[0])
+	b, err := os.ReadFile(path)
+	ts.Check(err)
+	if !strings.Contains(string(b), args[1]) {
+		ts.Fatalf("replace: %q is not in %s", args[1], args[0])
+	}
+	ts.Check(os.WriteFile(path, []byte(strings.Replace(string(b), args[1], args[2], 1)), 0o600))
 }
 
 // jsonget FILE PATH VAR sets $VAR to the string at the dotted PATH of the

@@ -372,6 +372,55 @@ func (l *Log) Append(ctx context.Context, r Record) error {
 	}
 }
 
+// AppendAll appends rs in order, as consecutive Appends would, and returns
+// once all of them are durable. They are handed to the writer together, so a
+// batch of n records costs one fsync (or a few), not n. It returns the first
+// error: then some of rs may be in the log and some not, and the operation
+// they describe must fail as for Append. An invalid record is refused before
+// any is appended.
+func (l *Log) AppendAll(ctx context.Context, rs []Record) error {
+	now := time.Now()
+	reqs := make([]*request, len(rs))
+	for i, r := range rs {
+		if err := r.normalize(now); err != nil {
+			return err
+		}
+		r.InputB3 = bytes.Clone(r.InputB3)
+		reqs[i] = &request{rec: r, done: make(chan error, 1)}
+	}
+	l.mu.RLock()
+	if l.closed {
+		l.mu.RUnlock()
+		return ErrClosed
+	}
+	sent := 0
+	for _, req := range reqs {
+		select {
+		case l.reqs <- req:
+			sent++
+			continue
+		case <-ctx.Done():
+		}
+		break
+	}
+	l.mu.RUnlock()
+	var first error
+	for _, req := range reqs[:sent] {
+		select {
+		case err := <-req.done:
+			if err != nil && first == nil {
+				first = err
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if sent < len(reqs) && first == nil {
+		first = ctx.Err()
+	}
+	return first
+}
+
 // Healthy returns nil while the log accepts records, and otherwise why not
 // (an error wrapping ErrUnavailable), for /readyz. After a failure the log
 // retries every RetryInterval and on every Append; the first success makes it

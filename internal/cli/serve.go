@@ -28,6 +28,14 @@ On first start it creates the data directory (0700) with:
   kms.db        the embedded key store (bbolt); private keys only sealed
   root.key      the key-encryption key (0600), unless --kek-passphrase-env is set
   admin.token   a token with every scope (0600): keep it safe, mint narrower ones
+  audit/        the hash-chained audit log: one record per operation and denial,
+                durable before the answer; checkpoints signed by the audit key
+  audit.pub     the audit public key ("ron-kms audit verify" checks the log)
+
+If the store's generation is below the one the audit log last recorded (an
+old copy of kms.db was put back), the server starts but refuses writes (503
+StoreUnavailable, and /readyz says why) until it is started with
+--accept-rollback.
 
 Every flag can also be set as an environment variable RON_KMS_<FLAG> (upper
 case, '-' as '_', e.g. RON_KMS_LISTEN) or as a key of a JSON config file given
@@ -35,7 +43,8 @@ with --config (e.g. {"listen": "127.0.0.1:9446"}). Precedence: flags, then
 environment, then config file, then defaults.
 
 --store memory runs in amnesia mode: nothing is written to disk, every key is
-lost at exit, and the admin token is printed once on standard output.
+lost at exit, and the admin token is printed once on standard output. Its
+audit records go to the process log (standard error) only.
 
 Listening on a non-loopback address without TLS is refused unless
 --insecure-plaintext is given. SIGINT or SIGTERM stop the server after the
@@ -62,6 +71,7 @@ requests in flight have finished.`,
 	f.BoolVar(&cfg.InsecurePlaintext, "insecure-plaintext", false, "allow a non-loopback listener without TLS")
 	f.StringVar(&cfg.PassphraseEnv, "kek-passphrase-env", "", "derive the key-encryption key (Argon2id) from the passphrase in this environment variable instead of root.key")
 	f.Int64Var(&cfg.BodyLimit, "body-limit", cfg.BodyLimit, "request body cap in bytes")
+	f.IntVar(&cfg.MaxInflight, "max-inflight", cfg.MaxInflight, "API requests served at once, each tenant getting a fair share; beyond it 429 Backpressure (0: 8 × GOMAXPROCS, at least 32)")
 	f.IntVar(&cfg.CacheSize, "cache-size", 0, "keys kept unsealed in memory (default 100000)")
 	f.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", cfg.ShutdownGrace, "how long in-flight requests may finish at shutdown")
 	f.DurationVar(&cfg.ReadHeaderTimeout, "read-header-timeout", cfg.ReadHeaderTimeout, "HTTP read-header timeout")
@@ -70,6 +80,8 @@ requests in flight have finished.`,
 	f.DurationVar(&cfg.IdleTimeout, "idle-timeout", cfg.IdleTimeout, "HTTP keep-alive idle timeout")
 	f.StringVar(&cfg.VerifyModeFloor, "verify-mode-floor", cfg.VerifyModeFloor, "loosest verify mode a request may ask for of a hybrid key: or, and or pq_only (pq_only > and > or)")
 	f.DurationVar(&cfg.SchedulerInterval, "scheduler-interval", cfg.SchedulerInterval, "how often due key-version destructions and automatic rotations run (they also run at start)")
+	f.IntVar(&cfg.AuditCheckpointEvery, "audit-checkpoint-every", cfg.AuditCheckpointEvery, "audit records between signed audit checkpoints (one is also written at start and at shutdown)")
+	f.BoolVar(&cfg.AcceptRollback, "accept-rollback", false, "accept a key store older than the audit log's last checkpoint (an old kms.db put back) and allow writes again; recorded in the audit log")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	return cmd
 }

@@ -37,7 +37,7 @@ func (s *Server) attestKey(c *call) error {
 		return err
 	}
 	s.metrics.Ops.WithLabelValues("attest", n.Alg).Inc()
-	writeJSON(c.w, http.StatusOK, api.AttestationResponse{
+	c.respond(http.StatusOK, api.AttestationResponse{
 		StatementB64: api.EncodeB64(att.Statement),
 		SignatureB64: api.EncodeB64(att.Signature),
 		Alg:          api.AttestationAlg,
@@ -65,7 +65,7 @@ func (s *Server) auditKey(c *call) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(c.w, http.StatusOK, api.AuditKeyResponse{
+	c.respond(http.StatusOK, api.AuditKeyResponse{
 		AuditPublicKeyB64:       api.EncodeB64(keys.Audit),
 		AttestationPublicKeyB64: api.EncodeB64(keys.Attestation),
 	})

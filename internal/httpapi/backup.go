@@ -60,7 +60,9 @@ func (s *Server) backup(c *call) error {
 		}
 		hdr.KEKParams = buf.Bytes()
 	}
-	out := &backupResponse{w: c.w}
+	// The audit record is appended before the first byte goes out: the
+	// route streams, so it cannot wait for the end to be audited.
+	out := &backupResponse{w: c.w, before: func() error { return s.auditNow(c) }}
 	bw := bufio.NewWriterSize(out, 64<<10)
 	w, err := backup.NewWriter(bw, hdr)
 	if err != nil {
@@ -100,11 +102,15 @@ func (s *Server) backup(c *call) error {
 // backupResponse sends the success headers with the first byte of the body.
 type backupResponse struct {
 	w       http.ResponseWriter
+	before  func() error // called once, before the first byte; its error stops the response
 	started bool
 }
 
 func (b *backupResponse) Write(p []byte) (int, error) {
 	if !b.started {
+		if err := b.before(); err != nil {
+			return 0, err
+		}
 		b.started = true
 		h := b.w.Header()
 		h.Set("Content-Type", "application/x-ndjson")

@@ -19,6 +19,7 @@ func (s *Server) encrypt(c *call) error {
 	if err != nil {
 		return err
 	}
+	c.fact.setKey(ref.KeyName, req.KID)
 	if err := authorizeKey(c.grant, captoken.ScopeEncrypt, ref.KeyName); err != nil {
 		return err
 	}
@@ -36,13 +37,15 @@ func (s *Server) encrypt(c *call) error {
 	if err != nil {
 		return err
 	}
+	c.fact.setInput(pt)
 	start := time.Now()
 	res, err := s.ks.Encrypt(c.r.Context(), keystore.Ref{Name: ref.KeyName.String(), Version: ref.Version}, pt, aad)
 	if err != nil {
 		return err
 	}
 	s.done("encrypt", ref.Alg, start)
-	writeJSON(c.w, http.StatusOK, api.EncryptResponse{KID: res.KID, CiphertextB64: api.EncodeB64(res.Ciphertext)})
+	c.fact.kid = res.KID
+	c.respond(http.StatusOK, api.EncryptResponse{KID: res.KID, CiphertextB64: api.EncodeB64(res.Ciphertext)})
 	return nil
 }
 
@@ -57,6 +60,7 @@ func (s *Server) decrypt(c *call) error {
 	if err != nil {
 		return err
 	}
+	c.fact.setInput(ct)
 	aad, err := decodeAAD(req.AADB64)
 	if err != nil {
 		return err
@@ -65,6 +69,7 @@ func (s *Server) decrypt(c *call) error {
 	if err != nil {
 		return err
 	}
+	nameFact(&c.fact, name)
 	if err := authorizeName(c.grant, captoken.ScopeDecrypt, name); err != nil {
 		return err
 	}
@@ -75,6 +80,7 @@ func (s *Server) decrypt(c *call) error {
 	}
 	defer clear(res.Plaintext)
 	s.done("decrypt", "aes-256-gcm", start)
-	writeJSON(c.w, http.StatusOK, api.DecryptResponse{KID: res.KID, PlaintextB64: api.EncodeB64(res.Plaintext)})
+	c.fact.kid = res.KID
+	c.respond(http.StatusOK, api.DecryptResponse{KID: res.KID, PlaintextB64: api.EncodeB64(res.Plaintext)})
 	return nil
 }

@@ -18,7 +18,7 @@ func (s *Server) importWrappingKey(c *call) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(c.w, http.StatusOK, api.WrappingKeyResponse{Alg: pub.Alg().Name, PublicKeyB64: api.EncodeB64(pub.Bytes())})
+	c.respond(http.StatusOK, api.WrappingKeyResponse{Alg: pub.Alg().Name, PublicKeyB64: api.EncodeB64(pub.Bytes())})
 	return nil
 }
 
@@ -37,6 +37,7 @@ func (s *Server) importKey(c *call) error {
 	if !api.KnownAlg(req.Alg) {
 		return errorf(api.CodeBadRequest, "unknown algorithm %q", truncate(req.Alg))
 	}
+	c.fact.tenant, c.fact.alg = req.Tenant, req.Alg
 	if len(req.OpID) > api.MaxOpIDLen {
 		return errorf(api.CodeBadRequest, "op_id is longer than %d bytes", api.MaxOpIDLen)
 	}
@@ -67,6 +68,7 @@ func (s *Server) importKey(c *call) error {
 		return err
 	}
 	s.metrics.Ops.WithLabelValues("import", k.Alg).Inc()
-	writeJSON(c.w, http.StatusCreated, api.CreateKeyResponse{KID: k.KID(1), Key: keyInfo(k)})
+	c.fact.kid = k.KID(1)
+	c.respond(http.StatusCreated, api.CreateKeyResponse{KID: k.KID(1), Key: keyInfo(k)})
 	return nil
 }

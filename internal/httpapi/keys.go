@@ -26,6 +26,7 @@ func (s *Server) createKey(c *call) error {
 	if !api.KnownAlg(req.Alg) {
 		return errorf(api.CodeBadRequest, "unknown algorithm %q", truncate(req.Alg))
 	}
+	c.fact.tenant, c.fact.alg = req.Tenant, req.Alg
 	if len(req.OpID) > api.MaxOpIDLen {
 		return errorf(api.CodeBadRequest, "op_id is longer than %d bytes", api.MaxOpIDLen)
 	}
@@ -45,7 +46,8 @@ func (s *Server) createKey(c *call) error {
 		return err
 	}
 	s.metrics.Ops.WithLabelValues("create", k.Alg).Inc()
-	writeJSON(c.w, http.StatusCreated, api.CreateKeyResponse{KID: k.KID(1), Key: keyInfo(k)})
+	c.fact.kid = k.KID(1)
+	c.respond(http.StatusCreated, api.CreateKeyResponse{KID: k.KID(1), Key: keyInfo(k)})
 	return nil
 }
 
@@ -73,7 +75,7 @@ func (s *Server) getKey(c *call) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(c.w, http.StatusOK, keyInfo(k))
+	c.respond(http.StatusOK, keyInfo(k))
 	return nil
 }
 
@@ -98,7 +100,8 @@ func (s *Server) rotateKey(c *call) error {
 		return err
 	}
 	s.metrics.Ops.WithLabelValues("rotate", n.Alg).Inc()
-	writeJSON(c.w, http.StatusOK, api.RotateResponse{KID: res.KID, Previous: res.Previous})
+	c.fact.kid = res.KID
+	c.respond(http.StatusOK, api.RotateResponse{KID: res.KID, Previous: res.Previous})
 	return nil
 }
 
@@ -113,9 +116,11 @@ func (s *Server) listKeys(c *call) error {
 		}
 	}
 	tenant, purpose := q.Get("tenant"), q.Get("purpose")
+	c.fact.tenant = tenant
 	if t, limited := c.grant.TenantLimit(); limited {
 		if tenant == "" {
 			tenant = t
+			c.fact.tenant = t
 		} else if tenant != t {
 			return errorf(api.CodeNoCapability, "this token is limited to tenant %q", t)
 		}
@@ -170,7 +175,7 @@ func (s *Server) listKeys(c *call) error {
 	if next != "" {
 		resp.NextPageToken = base64.RawURLEncoding.EncodeToString([]byte(next))
 	}
-	writeJSON(c.w, http.StatusOK, resp)
+	c.respond(http.StatusOK, resp)
 	return nil
 }
 

@@ -32,7 +32,7 @@ func (s *Server) configureKey(c *call) error {
 		return err
 	}
 	s.metrics.Ops.WithLabelValues("configure", k.Alg).Inc()
-	writeJSON(c.w, http.StatusOK, keyInfo(k))
+	c.respond(http.StatusOK, keyInfo(k))
 	return nil
 }
 
@@ -49,6 +49,7 @@ func (s *Server) versionAction(action keystore.Action) handlerFunc {
 		if err != nil {
 			return err
 		}
+		c.fact.kid = n.Version(v).String()
 		if err := authorizeKey(c.grant, captoken.ScopeAdmin, n); err != nil {
 			return err
 		}
@@ -61,7 +62,7 @@ func (s *Server) versionAction(action keystore.Action) handlerFunc {
 			return err
 		}
 		s.metrics.Ops.WithLabelValues(strings.ReplaceAll(string(action), "-", "_"), k.Alg).Inc()
-		writeJSON(c.w, http.StatusOK, keyInfo(k))
+		c.respond(http.StatusOK, keyInfo(k))
 		return nil
 	}
 }

@@ -24,6 +24,10 @@ import (
 type Options struct {
 	// BodyLimit caps request bodies in bytes; api.DefaultBodyLimit when 0.
 	BodyLimit int64
+	// MaxInflight bounds the API requests served at once; beyond it (or a
+	// tenant's fair share of it) requests get 429 Backpressure (overload.go).
+	// DefaultMaxInflight() when 0.
+	MaxInflight int
 	// Build is served at /version.
 	Build api.BuildInfo
 	// Ready returns the reasons the server is not ready (none when ready).
@@ -36,6 +40,13 @@ type Options struct {
 	// BackupKEK describes the key-encryption key for GET /v1/kms/backup;
 	// the zero value makes that route 400 Unsupported.
 	BackupKEK BackupKEK
+	// Audit receives one record per API operation and per denial, before
+	// the response is sent (see audit.go); nil records nothing.
+	Audit Auditor
+	// RefuseWrites, when set, is why the store must not be written (a store
+	// rollback, SPEC §9): the operations in refusedOnRollback answer 503
+	// StoreUnavailable with this message.
+	RefuseWrites error
 }
 
 // Server serves the API. Safe for concurrent use.
@@ -47,6 +58,9 @@ type Server struct {
 	opts    Options
 	floor   keystore.Mode
 	mux     *http.ServeMux
+	limiter *limiter
+
+	testHookServe func(tenant string, delta int) // tests: called around each admitted request
 }
 
 // New builds a Server over a keystore and a token authority. It fails only
@@ -68,7 +82,11 @@ func New(ks *keystore.Keystore, auth *captoken.Authority, m *metrics.Metrics, lo
 	if err != nil {
 		return nil, fmt.Errorf("httpapi: verify mode floor %q: must be or, and or pq_only", opts.VerifyModeFloor)
 	}
-	s := &Server{ks: ks, auth: auth, metrics: m, log: log, opts: opts, floor: floor, mux: http.NewServeMux()}
+	if opts.MaxInflight <= 0 {
+		opts.MaxInflight = DefaultMaxInflight()
+	}
+	s := &Server{ks: ks, auth: auth, metrics: m, log: log, opts: opts, floor: floor, mux: http.NewServeMux(),
+		limiter: newLimiter(opts.MaxInflight, maxQueueWait, opts.MaxInflight)}
 	s.routes()
 	return s, nil
 }
@@ -105,11 +123,21 @@ func (s *Server) routes() {
 	s.mux.Handle("GET /metrics", s.metrics.Handler())
 }
 
-// call is the per-request state handed to route handlers.
+// call is the per-request state handed to route handlers. A handler
+// records what its audit record says (fact, or items for a batch) and
+// buffers its answer with respond; handle appends the record and only then
+// answers.
 type call struct {
-	grant *captoken.Grant
+	grant *captoken.Grant // nil until the token is verified
 	w     http.ResponseWriter
 	r     *http.Request
+	op    string
+
+	fact    auditFact
+	items   []auditFact // batch routes: one per item, replacing fact
+	status  int
+	resp    any
+	audited bool // the record is already appended (streamed responses)
 }
 
 type handlerFunc func(c *call) error
@@ -117,25 +145,36 @@ type handlerFunc func(c *call) error
 // handle registers an authenticated API route for operation op. The token is
 // checked (and the route's scope required) before the body is read; a
 // request refused there counts in kms_rejected_total, any other failure in
-// kms_failures_total.
+// kms_failures_total. Every call, denied or not, is audited before it is
+// answered (finish).
 func (s *Server) handle(pattern, op string, scope captoken.Scope, h handlerFunc) {
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		c := &call{w: w, r: r, op: op}
+		pathKeyFact(r, &c.fact)
 		grant, err := s.authenticate(r)
-		if err == nil && !grant.HasScope(scope) {
-			err = errorf(api.CodeNoCapability, "this token does not carry the scope %s", scope)
+		if err == nil {
+			c.grant = grant
+			if !grant.HasScope(scope) {
+				err = errorf(api.CodeNoCapability, "this token does not carry the scope %s", scope)
+			}
 		}
 		if err != nil {
 			code, _ := errorOf(err)
 			s.metrics.Rejected.WithLabelValues(string(code)).Inc()
-			s.writeError(w, r, err)
+			s.finish(c, err)
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, s.opts.BodyLimit)
-		if err := h(&call{grant: grant, w: w, r: r}); err != nil {
+		if s.opts.RefuseWrites != nil && refusedOnRollback[op] {
+			err = errorf(api.CodeStoreUnavailable, "writes are refused: %v", s.opts.RefuseWrites)
+		} else {
+			r.Body = http.MaxBytesReader(w, r.Body, s.opts.BodyLimit)
+			err = h(c)
+		}
+		if err != nil {
 			code, _ := errorOf(err)
 			s.metrics.Failures.WithLabelValues(op, string(code)).Inc()
-			s.writeError(w, r, err)
 		}
+		s.finish(c, err)
 	})
 }
 
@@ -150,8 +189,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, reqID))
 	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
-	s.metrics.Inflight.Inc()
-	defer s.metrics.Inflight.Dec()
 
 	_, pattern := s.mux.Handler(r)
 	route := pattern
@@ -170,7 +207,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.writeError(sw, r, errorf(api.CodeNotFound, "no route %s %s", r.Method, r.URL.Path))
 		}
 	} else {
-		s.mux.ServeHTTP(sw, r) // sets the path values
+		s.serveLimited(sw, r, pattern, s.mux) // the mux sets the path values
 	}
 	s.metrics.HTTPRequests.WithLabelValues(route, r.Method, strconv.Itoa(sw.status)).Inc()
 	s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",

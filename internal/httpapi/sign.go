@@ -15,7 +15,7 @@ func (s *Server) sign(c *call) error {
 	if err := decode(c.r, &req, false); err != nil {
 		return err
 	}
-	item, alg, err := prepareSign(c.grant, &req)
+	item, alg, err := prepareSign(c.grant, &req, &c.fact)
 	if err != nil {
 		return err
 	}
@@ -24,18 +24,21 @@ func (s *Server) sign(c *call) error {
 	if err != nil {
 		return err
 	}
+	c.fact.kid = res.KID
 	s.done("sign", alg, start)
-	writeJSON(c.w, http.StatusOK, signResponse(res))
+	c.respond(http.StatusOK, signResponse(res))
 	return nil
 }
 
 // prepareSign turns a sign request into a keystore item, checking the
-// caller's capability before anything else is done with the key.
-func prepareSign(g *captoken.Grant, req *api.SignRequest) (keystore.SignItem, string, error) {
+// caller's capability before anything else is done with the key. It fills
+// f with the key and the hash of the signing input as they become known.
+func prepareSign(g *captoken.Grant, req *api.SignRequest, f *auditFact) (keystore.SignItem, string, error) {
 	ref, err := api.ParseKeyRef(req.KID)
 	if err != nil {
 		return keystore.SignItem{}, "", err
 	}
+	f.setKey(ref.KeyName, req.KID)
 	if err := authorizeKey(g, captoken.ScopeSign, ref.KeyName); err != nil {
 		return keystore.SignItem{}, "", err
 	}
@@ -43,6 +46,7 @@ func prepareSign(g *captoken.Grant, req *api.SignRequest) (keystore.SignItem, st
 	if err != nil {
 		return keystore.SignItem{}, "", err
 	}
+	f.setInput(msg)
 	sctx, err := signingContext(req.ContextB64)
 	if err != nil {
 		return keystore.SignItem{}, "", err
@@ -118,10 +122,12 @@ func (s *Server) signBatch(c *call) error {
 	items := make([]keystore.SignItem, 0, len(req.Items))
 	slots := make([]int, 0, len(req.Items))
 	algs := make([]string, 0, len(req.Items))
+	facts := make([]auditFact, len(req.Items))
 	for i := range req.Items {
-		item, alg, err := prepareSign(c.grant, &req.Items[i])
+		item, alg, err := prepareSign(c.grant, &req.Items[i], &facts[i])
 		if err != nil {
 			resp.Results[i].Error = itemError(err)
+			facts[i].itemOutcome(err, "")
 			continue
 		}
 		items = append(items, item)
@@ -132,6 +138,7 @@ func (s *Server) signBatch(c *call) error {
 	results := s.ks.SignBatch(c.r.Context(), items)
 	for j, res := range results {
 		slot := &resp.Results[slots[j]]
+		facts[slots[j]].itemOutcome(res.Err, "")
 		if res.Err != nil {
 			s.fail("sign_batch", res.Err)
 			slot.Error = itemError(res.Err)
@@ -139,10 +146,12 @@ func (s *Server) signBatch(c *call) error {
 		}
 		r := signResponse(res.Signature)
 		slot.KID, slot.Sigs = r.KID, r.Sigs
+		facts[slots[j]].kid = r.KID
 		s.metrics.Ops.WithLabelValues("sign_batch", algs[j]).Inc()
 	}
 	s.metrics.Latency.WithLabelValues("sign_batch", "batch").Observe(time.Since(start).Seconds())
-	writeJSON(c.w, http.StatusOK, resp)
+	c.items = facts
+	c.respond(http.StatusOK, resp)
 	return nil
 }
 

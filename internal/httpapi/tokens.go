@@ -19,6 +19,7 @@ func (s *Server) mintToken(c *call) error {
 	if err := decode(c.r, &req, false); err != nil {
 		return err
 	}
+	c.fact.tenant = req.Tenant
 	if !c.grant.Unrestricted() {
 		return errorf(api.CodeNoCapability, "minting needs an unrestricted admin token; attenuate your token instead (ron-kms token attenuate)")
 	}
@@ -41,6 +42,6 @@ func (s *Server) mintToken(c *call) error {
 		return err
 	}
 	s.metrics.Ops.WithLabelValues("token_mint", "").Inc()
-	writeJSON(c.w, http.StatusCreated, api.MintTokenResponse{Token: tok, ID: id})
+	c.respond(http.StatusCreated, api.MintTokenResponse{Token: tok, ID: id})
 	return nil
 }

@@ -16,7 +16,7 @@ func (s *Server) verify(c *call) error {
 	if err := decode(c.r, &req, false); err != nil {
 		return err
 	}
-	item, alg, err := s.prepareVerify(c.grant, &req)
+	item, alg, err := s.prepareVerify(c.grant, &req, &c.fact)
 	if err != nil {
 		return err
 	}
@@ -34,17 +34,21 @@ func (s *Server) verify(c *call) error {
 		return err
 	}
 	s.done("verify", alg, start)
-	writeJSON(c.w, http.StatusOK, api.VerifyResponse{OK: ok, Details: details})
+	if !ok {
+		c.fact.result = resultInvalid
+	}
+	c.respond(http.StatusOK, api.VerifyResponse{OK: ok, Details: details})
 	return nil
 }
 
 // prepareVerify turns a verify request into a keystore item after the
-// capability check.
-func (s *Server) prepareVerify(g *captoken.Grant, req *api.VerifyRequest) (keystore.VerifyItem, string, error) {
+// capability check, filling f as prepareSign does.
+func (s *Server) prepareVerify(g *captoken.Grant, req *api.VerifyRequest, f *auditFact) (keystore.VerifyItem, string, error) {
 	ref, err := api.ParseKeyRef(req.KID)
 	if err != nil {
 		return keystore.VerifyItem{}, "", err
 	}
+	f.setKey(ref.KeyName, req.KID)
 	if err := authorizeKey(g, captoken.ScopeVerify, ref.KeyName); err != nil {
 		return keystore.VerifyItem{}, "", err
 	}
@@ -52,6 +56,7 @@ func (s *Server) prepareVerify(g *captoken.Grant, req *api.VerifyRequest) (keyst
 	if err != nil {
 		return keystore.VerifyItem{}, "", err
 	}
+	f.setInput(msg)
 	sctx, err := signingContext(req.ContextB64)
 	if err != nil {
 		return keystore.VerifyItem{}, "", err
@@ -95,10 +100,12 @@ func (s *Server) verifyBatch(c *call) error {
 	items := make([]keystore.VerifyItem, 0, len(req.Items))
 	slots := make([]int, 0, len(req.Items))
 	algs := make([]string, 0, len(req.Items))
+	facts := make([]auditFact, len(req.Items))
 	for i := range req.Items {
-		item, alg, err := s.prepareVerify(c.grant, &req.Items[i])
+		item, alg, err := s.prepareVerify(c.grant, &req.Items[i], &facts[i])
 		if err != nil {
 			resp.Results[i].Error = itemError(err)
+			facts[i].itemOutcome(err, "")
 			resp.AllOK = false
 			continue
 		}
@@ -110,21 +117,26 @@ func (s *Server) verifyBatch(c *call) error {
 	errs := s.ks.VerifyBatch(c.r.Context(), items)
 	for j, err := range errs {
 		slot := &resp.Results[slots[j]]
+		f := &facts[slots[j]]
 		switch {
 		case err == nil:
 			slot.OK = true
+			f.itemOutcome(nil, "")
 			s.metrics.Ops.WithLabelValues("verify_batch", algs[j]).Inc()
 		case errors.Is(err, keystore.ErrInvalidSignature), errors.Is(err, keystore.ErrVersionUnusable):
 			resp.AllOK = false
+			f.itemOutcome(nil, resultInvalid)
 			s.metrics.Ops.WithLabelValues("verify_batch", algs[j]).Inc()
 		default:
 			resp.AllOK = false
+			f.itemOutcome(err, "")
 			s.fail("verify_batch", err)
 			slot.Error = itemError(err)
 		}
 	}
 	s.metrics.Latency.WithLabelValues("verify_batch", "batch").Observe(time.Since(start).Seconds())
-	writeJSON(c.w, http.StatusOK, resp)
+	c.items = facts
+	c.respond(http.StatusOK, resp)
 	return nil
 }
 

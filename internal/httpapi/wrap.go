@@ -21,6 +21,7 @@ func (s *Server) wrapKey(c *call) error {
 	if err != nil {
 		return err
 	}
+	c.fact.setKey(ref.KeyName, req.KID)
 	if err := authorizeKey(c.grant, captoken.ScopeWrap, ref.KeyName); err != nil {
 		return err
 	}
@@ -51,6 +52,7 @@ func (s *Server) wrapKey(c *call) error {
 		return errorf(api.CodeBadRequest, "give exactly one of plaintext_key_b64 and size")
 	}
 	defer clear(dataKey)
+	c.fact.setInput(dataKey)
 	start := time.Now()
 	res, err := s.ks.Wrap(c.r.Context(), keystore.Ref{Name: ref.KeyName.String(), Version: ref.Version}, dataKey, aad)
 	if err != nil {
@@ -61,11 +63,12 @@ func (s *Server) wrapKey(c *call) error {
 		op = "datakey"
 	}
 	s.done(op, res.Alg, start)
+	c.fact.kid, c.fact.alg = res.KID, res.Alg
 	resp := api.WrapResponse{KID: res.KID, Alg: res.Alg, WrappedB64: api.EncodeB64(res.Envelope)}
 	if generated {
 		resp.PlaintextKeyB64 = api.EncodeB64(dataKey)
 	}
-	writeJSON(c.w, http.StatusOK, resp)
+	c.respond(http.StatusOK, resp)
 	return nil
 }
 
@@ -80,6 +83,7 @@ func (s *Server) unwrapKey(c *call) error {
 	if err != nil {
 		return err
 	}
+	c.fact.setInput(env)
 	aad, err := decodeAAD(req.AADB64)
 	if err != nil {
 		return err
@@ -88,6 +92,7 @@ func (s *Server) unwrapKey(c *call) error {
 	if err != nil {
 		return err
 	}
+	nameFact(&c.fact, name)
 	if err := authorizeName(c.grant, captoken.ScopeUnwrap, name); err != nil {
 		return err
 	}
@@ -98,7 +103,8 @@ func (s *Server) unwrapKey(c *call) error {
 	}
 	defer clear(res.Plaintext)
 	s.done("unwrap", res.Alg, start)
-	writeJSON(c.w, http.StatusOK, api.UnwrapResponse{KID: res.KID, Alg: res.Alg, PlaintextKeyB64: api.EncodeB64(res.Plaintext)})
+	c.fact.kid, c.fact.alg = res.KID, res.Alg
+	c.respond(http.StatusOK, api.UnwrapResponse{KID: res.KID, Alg: res.Alg, PlaintextKeyB64: api.EncodeB64(res.Plaintext)})
 	return nil
 }
 
@@ -110,6 +116,13 @@ func authorizeName(g *captoken.Grant, scope captoken.Scope, name string) error {
 		return errorf(api.CodeBadRequest, "the envelope names an invalid key")
 	}
 	return authorizeKey(g, scope, n)
+}
+
+// nameFact names, in an audit fact, the key an envelope or ciphertext names.
+func nameFact(f *auditFact, name string) {
+	if n, err := api.ParseKeyName(name); err == nil {
+		f.setKey(n, name)
+	}
 }
 
 // decodeAAD decodes the optional aad_b64.

@@ -49,11 +49,23 @@ type target struct {
 // key. Everything is torn down with tb's cleanups.
 func startTarget(tb testing.TB, store string) *target {
 	tb.Helper()
+	return startTargetWith(tb, store, nil)
+}
+
+// startTargetWith is startTarget with a last say on the configuration.
+func startTargetWith(tb testing.TB, store string, configure func(*server.Config)) *target {
+	tb.Helper()
 	ctx := context.Background()
 	cfg := server.Defaults()
 	cfg.Store = store
 	cfg.DataDir = tb.TempDir()
 	cfg.Listen = "127.0.0.1:0"
+	// Every client is in flight at once: measure throughput, not the
+	// in-flight limit (whose default may be lower than httpClients).
+	cfg.MaxInflight = 2 * httpClients
+	if configure != nil {
+		configure(&cfg)
+	}
 	srv, err := server.Open(ctx, cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		tb.Fatal(err)

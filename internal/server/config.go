@@ -28,6 +28,10 @@ type Config struct {
 	PassphraseEnv string
 	// BodyLimit caps request bodies in bytes.
 	BodyLimit int64
+	// MaxInflight bounds the API requests served at once (each tenant gets a
+	// fair share); beyond it requests get 429 Backpressure. 0 means
+	// httpapi.DefaultMaxInflight(): 8 × GOMAXPROCS, at least 32.
+	MaxInflight int
 	// ShutdownGrace bounds how long in-flight requests may finish at shutdown.
 	ShutdownGrace time.Duration
 	// Timeouts of the HTTP server.
@@ -40,6 +44,19 @@ type Config struct {
 	// SchedulerInterval is how often the lifecycle scheduler performs due
 	// destructions and automatic rotations (it also runs once at start).
 	SchedulerInterval time.Duration
+	// AuditCheckpointEvery is the number of audit records between signed
+	// checkpoints (SPEC §9; default 1000).
+	AuditCheckpointEvery int
+	// AcceptRollback lets a server whose store is older than the audit log's
+	// last checkpoint (an old kms.db put back) accept writes again. The
+	// acceptance is itself audited (op accept_rollback).
+	AcceptRollback bool
+	// DisableAudit runs without an audit log. No flag sets it: it exists
+	// only so that benchmarks can measure what the audit log costs.
+	DisableAudit bool
+
+	// wrapAudit, for tests, wraps the audit sink (to inject failures).
+	wrapAudit func(auditSink) auditSink
 }
 
 // Defaults returns the default configuration.
@@ -56,6 +73,8 @@ func Defaults() Config {
 		IdleTimeout:       120 * time.Second,
 		VerifyModeFloor:   "and",
 		SchedulerInterval: time.Minute,
+
+		AuditCheckpointEvery: 1000,
 	}
 }
 
@@ -83,6 +102,12 @@ func (c *Config) Check() error {
 	}
 	if c.SchedulerInterval < time.Second {
 		return errors.New("server: --scheduler-interval must be at least 1s")
+	}
+	if c.AuditCheckpointEvery < 0 {
+		return errors.New("server: --audit-checkpoint-every must be at least 1 (0: the default, 1000)")
+	}
+	if c.MaxInflight < 0 {
+		return errors.New("server: --max-inflight must be 0 (sized to the machine) or more")
 	}
 	if c.BodyLimit < 1024 {
 		return errors.New("server: --body-limit must be at least 1024 bytes")

@@ -19,6 +19,7 @@ import (
 
 	"github.com/ron-kms/ron-kms/api"
 	"github.com/ron-kms/ron-kms/internal/alg"
+	"github.com/ron-kms/ron-kms/internal/audit"
 	"github.com/ron-kms/ron-kms/internal/captoken"
 	"github.com/ron-kms/ron-kms/internal/fsutil"
 	"github.com/ron-kms/ron-kms/internal/httpapi"
@@ -52,8 +53,10 @@ type Server struct {
 	sched     *keystore.Scheduler
 	api       *httpapi.Server
 	sealer    *seal.AESGCM
-	adminTk   string // only in amnesia mode, where it is not written to disk
-	kekParams []byte // kek.params in passphrase mode, for backup headers
+	adminTk   string               // only in amnesia mode, where it is not written to disk
+	kekParams []byte               // kek.params in passphrase mode, for backup headers
+	audit     auditSink            // nil only with Config.DisableAudit
+	rollback  *audit.RollbackError // set when writes are refused (see openAudit)
 }
 
 // Open prepares the data directory, the store and the key-encryption key,
@@ -81,6 +84,11 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err err
 	if err != nil {
 		return nil, err
 	}
+	// Before anything else may write the store: the rollback check reads
+	// its generation.
+	if err := s.openAudit(ctx); err != nil {
+		return nil, err
+	}
 	root, err := s.ks.ServerSecret(ctx, tokenRootSecret, 32)
 	if err != nil {
 		return nil, err
@@ -103,21 +111,29 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err err
 	}
 	s.api, err = httpapi.New(s.ks, auth, metrics.New(), log, httpapi.Options{
 		BodyLimit:       cfg.BodyLimit,
+		MaxInflight:     cfg.MaxInflight,
 		Build:           buildInfo(cfg.Store),
 		Ready:           s.ready,
 		VerifyModeFloor: cfg.VerifyModeFloor,
 		BackupKEK:       s.backupKEK(),
+		Audit:           s.auditor(),
+		RefuseWrites:    s.refuseWrites(),
 	})
 	if err != nil {
 		return nil, err
 	}
-	s.sched = keystore.NewScheduler(s.ks, cfg.SchedulerInterval, s.logTick)
-	s.sched.Start()
+	if s.rollback == nil {
+		// A rolled-back store is not written, by the scheduler either.
+		s.sched = keystore.NewScheduler(s.ks, cfg.SchedulerInterval, s.logTick)
+		s.sched.Start()
+	}
 	return s, nil
 }
 
 // logTick logs what a scheduler tick did.
 func (s *Server) logTick(rep keystore.TickReport, err error) {
+	s.auditScheduled("auto_rotate", rep.Rotated)
+	s.auditScheduled("erase", rep.Destroyed)
 	for _, kid := range rep.Rotated {
 		s.log.Info("rotated automatically", slog.String("kid", kid))
 	}
@@ -216,8 +232,12 @@ func (s *Server) ready(ctx context.Context) []string {
 	var reasons []string
 	if _, err := s.store.Revision(ctx); err != nil {
 		reasons = append(reasons, "store: "+err.Error())
+	} else if kc, err := s.ks.ServerSecret(ctx, "kek-check", 32); err != nil {
+		reasons = append(reasons, "key-encryption key: "+err.Error())
+	} else {
+		clear(kc)
 	}
-	return reasons
+	return s.auditReady(reasons)
 }
 
 // Serve serves on ln until ctx ends, then shuts down gracefully: it stops
@@ -255,10 +275,18 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return err
 }
 
-// Close releases the keystore, the store and the key-encryption key.
+// Close releases the keystore, the store and the key-encryption key. It
+// closes the audit log (a final signed checkpoint) before the store, so call
+// it after Serve has returned: the HTTP server has drained by then.
 func (s *Server) Close() error {
 	if s.sched != nil {
 		s.sched.Stop()
+	}
+	var aerr error
+	if s.audit != nil {
+		if aerr = s.audit.Close(); aerr != nil {
+			aerr = fmt.Errorf("server: closing the audit log: %w", aerr)
+		}
 	}
 	if s.ks != nil {
 		s.ks.Close()
@@ -267,9 +295,9 @@ func (s *Server) Close() error {
 		s.sealer.Destroy()
 	}
 	if s.store != nil {
-		return s.store.Close()
+		return errors.Join(aerr, s.store.Close())
 	}
-	return nil
+	return aerr
 }
 
 // Version is the build version, set with -ldflags "-X ...server.Version=v1".

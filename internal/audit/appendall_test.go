@@ -1,0 +1,65 @@
+package audit
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+)
+
+// TestAppendAll: a batch lands in order, consecutive, with about one fsync,
+// and verifies; an invalid record refuses the whole batch; a failing disk
+// fails it.
+func TestAppendAll(t *testing.T) {
+	dir := t.TempDir()
+	var failWrite, failSync atomic.Bool
+	l := mustOpen(t, dir, faultyOptions(&failWrite, &failSync))
+	appendN(t, l, 0, 3)
+	before := l.Stats()
+	rs := make([]Record, 500)
+	for i := range rs {
+		rs[i] = testRecord(100 + i)
+	}
+	if err := l.AppendAll(context.Background(), rs); err != nil {
+		t.Fatal(err)
+	}
+	after := l.Stats()
+	if n := after.Records - before.Records; n != 500 {
+		t.Fatalf("%d records written, want 500", n)
+	}
+	if n := after.Batches - before.Batches; n > 5 {
+		t.Errorf("500 records took %d writes, want a few", n)
+	}
+
+	bad := []Record{testRecord(1), {Op: "sign"}}
+	if err := l.AppendAll(context.Background(), bad); !errors.Is(err, ErrInvalidRecord) {
+		t.Fatalf("invalid record: %v", err)
+	}
+	if n := l.Stats().Records; n != after.Records {
+		t.Fatalf("a refused batch wrote %d records", n-after.Records)
+	}
+
+	failSync.Store(true)
+	if err := l.AppendAll(context.Background(), rs[:10]); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("AppendAll on a failing disk: %v", err)
+	}
+	failSync.Store(false)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.AppendAll(context.Background(), rs[:1]); !errors.Is(err, ErrClosed) {
+		t.Fatalf("after Close: %v", err)
+	}
+
+	rep := mustVerify(t, dir)
+	if rep.Records != 503 {
+		t.Fatalf("%d records in the log, want 503", rep.Records)
+	}
+	lines := readLog(t, dir)
+	i := findSeq(t, lines, 4)
+	for j := range rs {
+		if got := lines[i+j].rec; got == nil || got.RequestID != rs[j].RequestID {
+			t.Fatalf("record %d of the batch out of order", j)
+		}
+	}
+}
