@@ -12,7 +12,6 @@ import (
 
 	"github.com/ron-kms/ron-kms/internal/alg"
 	"github.com/ron-kms/ron-kms/internal/seal"
-	"github.com/ron-kms/ron-kms/internal/storage"
 	"github.com/ron-kms/ron-kms/internal/wrap"
 )
 
@@ -141,53 +140,21 @@ func (ks *Keystore) Import(ctx context.Context, p ImportParams) (*Key, error) {
 			return &k, err
 		}
 	}
-	id, err := newUUIDv7(ks.now())
-	if err != nil {
-		return nil, err
-	}
-	now := ks.now().UTC().Truncate(time.Second)
-	k := &Key{
-		Tenant: p.Tenant, Purpose: p.Purpose, Alg: p.Alg, UUID: id,
-		CreatedAt: now, Current: 1, MinVerify: 1,
-	}
-	k.Name = k.Tenant + "/" + k.Purpose + "/" + k.Alg + "/" + k.UUID
-	muts := []storage.Mutation{{Key: keyPath(k.Name), Expect: storage.MustNotExist}}
-	var priv secretKey
+	k, now := ks.skeleton(p.Tenant, p.Purpose, p.Alg)
 	if len(p.PublicKey) > 0 {
 		v, err := importPublic(sc, p.PublicKey, now)
 		if err != nil {
 			return nil, err
 		}
 		k.Versions, k.VerifyOnly = []Version{v}, true
-	} else {
-		v, sealed, pk, err := ks.importPrivate(ctx, sc, k.Name, p.Wrapped, now)
-		if err != nil {
-			return nil, err
-		}
-		priv = pk
-		k.Versions = []Version{v}
-		muts = append(muts, storage.Mutation{Key: sealedPath(k.Name, 1), Value: sealed, Expect: storage.MustNotExist})
+		return ks.commitNew(ctx, k, nil, nil, p.OpID, "import", digest)
 	}
-	muts[0].Value = k.encode()
-	if p.OpID != "" {
-		muts = append(muts, opMutation(p.Tenant, p.OpID, "import", digest, k))
-	}
-	rev, err := ks.store.Apply(ctx, muts...)
+	v, sealed, priv, err := ks.importPrivate(ctx, sc, k.Name, p.Wrapped, now)
 	if err != nil {
-		if priv != nil {
-			priv.destroy()
-		}
-		if errors.Is(err, storage.ErrConflict) && p.OpID != "" {
-			var won Key
-			if ok, err := ks.replay(ctx, p.Tenant, p.OpID, digest, &won); ok || err != nil {
-				return &won, err
-			}
-		}
-		return nil, storeErr(err)
+		return nil, err
 	}
-	k.revision = rev
-	ks.cache.put(k, priv)
-	return k, nil
+	k.Versions = []Version{v}
+	return ks.commitNew(ctx, k, sealed, priv, p.OpID, "import", digest)
 }
 
 // importPublic checks an encoded public key and makes the version of a

@@ -125,35 +125,47 @@ func (ks *Keystore) Create(ctx context.Context, p CreateParams) (*Key, error) {
 			return &k, err
 		}
 	}
-	id, err := newUUIDv7(ks.now())
-	if err != nil {
-		return nil, err
-	}
-	now := ks.now().UTC().Truncate(time.Second)
-	k := &Key{
-		Tenant: p.Tenant, Purpose: p.Purpose, Alg: p.Alg, UUID: id,
-		CreatedAt: now, Current: 1, MinVerify: 1, Labels: p.Labels,
-	}
-	k.Name = k.Tenant + "/" + k.Purpose + "/" + k.Alg + "/" + k.UUID
+	k, now := ks.skeleton(p.Tenant, p.Purpose, p.Alg)
+	k.Labels = p.Labels
 	v, sealed, priv, err := ks.newVersion(sc, k.Name, 1, now)
 	if err != nil {
 		return nil, err
 	}
 	k.Versions = []Version{v}
-	muts := []storage.Mutation{
-		{Key: keyPath(k.Name), Value: k.encode(), Expect: storage.MustNotExist},
-		{Key: sealedPath(k.Name, 1), Value: sealed, Expect: storage.MustNotExist},
+	return ks.commitNew(ctx, k, sealed, priv, p.OpID, "create", digest)
+}
+
+// skeleton starts the metadata of a new key: a fresh UUIDv7, version 1
+// current, created now (the returned time, to the second).
+func (ks *Keystore) skeleton(tenant, purpose, alg string) (*Key, time.Time) {
+	now := ks.now().UTC().Truncate(time.Second)
+	k := &Key{
+		Tenant: tenant, Purpose: purpose, Alg: alg, UUID: newUUIDv7(ks.now()),
+		CreatedAt: now, Current: 1, MinVerify: 1,
 	}
-	if p.OpID != "" {
-		muts = append(muts, opMutation(p.Tenant, p.OpID, "create", digest, k))
+	k.Name = k.Tenant + "/" + k.Purpose + "/" + k.Alg + "/" + k.UUID
+	return k, now
+}
+
+// commitNew writes a new key (with the sealed seed of version 1, unless it
+// is verify-only) and its op_id result in one atomic write, then caches it.
+// Losing a race with the same op_id answers as the winner did.
+func (ks *Keystore) commitNew(ctx context.Context, k *Key, sealed []byte, priv secretKey, opID, kind, digest string) (*Key, error) {
+	muts := []storage.Mutation{{Key: keyPath(k.Name), Value: k.encode(), Expect: storage.MustNotExist}}
+	if sealed != nil {
+		muts = append(muts, storage.Mutation{Key: sealedPath(k.Name, 1), Value: sealed, Expect: storage.MustNotExist})
+	}
+	if opID != "" {
+		muts = append(muts, opMutation(k.Tenant, opID, kind, digest, k))
 	}
 	rev, err := ks.store.Apply(ctx, muts...)
 	if err != nil {
-		priv.destroy()
-		if errors.Is(err, storage.ErrConflict) && p.OpID != "" {
-			// Lost a race with the same op_id: answer as the winner did.
+		if priv != nil {
+			priv.destroy()
+		}
+		if errors.Is(err, storage.ErrConflict) && opID != "" {
 			var won Key
-			if ok, err := ks.replay(ctx, p.Tenant, p.OpID, digest, &won); ok || err != nil {
+			if ok, err := ks.replay(ctx, k.Tenant, opID, digest, &won); ok || err != nil {
 				return &won, err
 			}
 		}
@@ -344,7 +356,7 @@ func checkLabels(l map[string]string) error {
 
 // newUUIDv7 returns an RFC 9562 version 7 UUID: time-ordered, so keys of one
 // tenant, purpose and alg list in creation order, with 74 random bits.
-func newUUIDv7(now time.Time) (string, error) {
+func newUUIDv7(now time.Time) string {
 	var b [16]byte
 	rand.Read(b[6:])
 	ms := uint64(now.UnixMilli())
@@ -363,5 +375,5 @@ func newUUIDv7(now time.Time) (string, error) {
 	hex.Encode(s[19:23], b[8:10])
 	s[23] = '-'
 	hex.Encode(s[24:], b[10:])
-	return string(s[:]), nil
+	return string(s[:])
 }
