@@ -56,21 +56,8 @@ func (s *Server) decrypt(c *call) error {
 	if err := decode(c.r, &req, false); err != nil {
 		return err
 	}
-	ct, err := api.DecodeB64("ciphertext_b64", req.CiphertextB64)
+	ct, aad, err := s.sealedInput(c, "ciphertext_b64", req.CiphertextB64, req.AADB64, captoken.ScopeDecrypt, s.ks.CiphertextKey)
 	if err != nil {
-		return err
-	}
-	c.fact.setInput(ct)
-	aad, err := decodeAAD(req.AADB64)
-	if err != nil {
-		return err
-	}
-	name, err := s.ks.CiphertextKey(ct)
-	if err != nil {
-		return err
-	}
-	nameFact(&c.fact, name)
-	if err := authorizeName(c.grant, captoken.ScopeDecrypt, name); err != nil {
 		return err
 	}
 	start := time.Now()

@@ -79,21 +79,8 @@ func (s *Server) unwrapKey(c *call) error {
 	if err := decode(c.r, &req, false); err != nil {
 		return err
 	}
-	env, err := api.DecodeB64("wrapped_b64", req.WrappedB64)
+	env, aad, err := s.sealedInput(c, "wrapped_b64", req.WrappedB64, req.AADB64, captoken.ScopeUnwrap, s.ks.EnvelopeKey)
 	if err != nil {
-		return err
-	}
-	c.fact.setInput(env)
-	aad, err := decodeAAD(req.AADB64)
-	if err != nil {
-		return err
-	}
-	name, err := s.ks.EnvelopeKey(env)
-	if err != nil {
-		return err
-	}
-	nameFact(&c.fact, name)
-	if err := authorizeName(c.grant, captoken.ScopeUnwrap, name); err != nil {
 		return err
 	}
 	start := time.Now()
@@ -106,6 +93,28 @@ func (s *Server) unwrapKey(c *call) error {
 	c.fact.kid, c.fact.alg = res.KID, res.Alg
 	c.respond(http.StatusOK, api.UnwrapResponse{KID: res.KID, Alg: res.Alg, PlaintextKeyB64: api.EncodeB64(res.Plaintext)})
 	return nil
+}
+
+// sealedInput decodes a self-describing blob (an envelope or a ciphertext,
+// field names it) and its aad, and checks the caller's capability against
+// the key the blob names (keyOf reads it) before anything is opened.
+func (s *Server) sealedInput(c *call, field, b64, aadB64 string, scope captoken.Scope, keyOf func([]byte) (string, error)) (blob, aad []byte, err error) {
+	if blob, err = api.DecodeB64(field, b64); err != nil {
+		return nil, nil, err
+	}
+	c.fact.setInput(blob)
+	if aad, err = decodeAAD(aadB64); err != nil {
+		return nil, nil, err
+	}
+	name, err := keyOf(blob)
+	if err != nil {
+		return nil, nil, err
+	}
+	nameFact(&c.fact, name)
+	if err := authorizeName(c.grant, scope, name); err != nil {
+		return nil, nil, err
+	}
+	return blob, aad, nil
 }
 
 // authorizeName checks the grant for a key named by an envelope or a
