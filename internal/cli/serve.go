@@ -71,7 +71,7 @@ requests in flight have finished.`,
 	f.BoolVar(&cfg.InsecurePlaintext, "insecure-plaintext", false, "allow a non-loopback listener without TLS")
 	f.StringVar(&cfg.PassphraseEnv, "kek-passphrase-env", "", "derive the key-encryption key (Argon2id) from the passphrase in this environment variable instead of root.key")
 	f.Int64Var(&cfg.BodyLimit, "body-limit", cfg.BodyLimit, "request body cap in bytes")
-	f.IntVar(&cfg.MaxInflight, "max-inflight", cfg.MaxInflight, "API requests served at once, each tenant getting a fair share; beyond it 429 Backpressure (0: 8 × GOMAXPROCS, at least 32)")
+	f.IntVar(&cfg.MaxInflight, "max-inflight", cfg.MaxInflight, "API requests served at once, each tenant getting a fair share; beyond it 429 Backpressure (0: 16 × GOMAXPROCS, at least 128)")
 	f.IntVar(&cfg.CacheSize, "cache-size", 0, "keys kept unsealed in memory (default 100000)")
 	f.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", cfg.ShutdownGrace, "how long in-flight requests may finish at shutdown")
 	f.DurationVar(&cfg.ReadHeaderTimeout, "read-header-timeout", cfg.ReadHeaderTimeout, "HTTP read-header timeout")

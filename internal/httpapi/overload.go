@@ -21,14 +21,15 @@ import (
 // limited.
 
 // DefaultMaxInflight is the in-flight limit used when Options.MaxInflight is
-// 0: 8 × GOMAXPROCS, at least 32. Signing is CPU-bound, so GOMAXPROCS
-// requests saturate the processors; the factor 8 keeps them busy while the
+// 0: 16 × GOMAXPROCS, at least 128. Signing is CPU-bound, so GOMAXPROCS
+// requests saturate the processors; the factor 16 keeps them busy while the
 // other requests wait on the store, fsync or the audit group commit (which
-// batches better with more writers waiting), and the floor of 32 keeps a
-// one- or two-core container from refusing an ordinary client pool. Beyond
+// batches better with more writers waiting), and the floor of 128 keeps a
+// one- or two-core container from refusing an ordinary pool of 64
+// keep-alive clients (128 bodies at the 1 MiB cap is 128 MiB). Beyond
 // that, more requests in flight only add latency and memory (each may hold
 // a body of up to the body cap) without adding throughput.
-func DefaultMaxInflight() int { return max(32, 8*runtime.GOMAXPROCS(0)) }
+func DefaultMaxInflight() int { return max(128, 16*runtime.GOMAXPROCS(0)) }
 
 const (
 	// maxQueueWait bounds how long a request within its tenant's share waits

@@ -30,7 +30,7 @@ type Config struct {
 	BodyLimit int64
 	// MaxInflight bounds the API requests served at once (each tenant gets a
 	// fair share); beyond it requests get 429 Backpressure. 0 means
-	// httpapi.DefaultMaxInflight(): 8 × GOMAXPROCS, at least 32.
+	// httpapi.DefaultMaxInflight(): 16 × GOMAXPROCS, at least 128.
 	MaxInflight int
 	// ShutdownGrace bounds how long in-flight requests may finish at shutdown.
 	ShutdownGrace time.Duration
