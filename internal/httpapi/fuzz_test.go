@@ -261,3 +261,11 @@ func FuzzDecodeDecryptRequest(f *testing.F) {
 		`{"ciphertext_b64":"","aad_b64":null}`, `{"ciphertext_b64":{}}`, `{"CIPHERTEXT_B64":"x"}`,
 	)
 }
+
+func FuzzDecodeImportKeyRequest(f *testing.F) {
+	fuzzDecode[api.ImportKeyRequest](f,
+		`{"tenant":"acme","purpose":"sig","alg":"ed25519","public_key_b64":"11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="}`,
+		`{"tenant":"acme","purpose":"sig","alg":"ml-dsa-65","wrapped_private_b64":"AAEC","op_id":"imp-1"}`,
+		`{"tenant":"acme","purpose":"sig","alg":"ed25519"}`, `{"tenant":1}`, `{"TENANT":"acme"}`,
+	)
+}
