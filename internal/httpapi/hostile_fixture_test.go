@@ -10,6 +10,7 @@ import (
 
 	"github.com/ron-kms/ron-kms/api"
 	"github.com/ron-kms/ron-kms/internal/captoken"
+	"github.com/ron-kms/ron-kms/internal/testvectors"
 )
 
 // hostileFixture is the state the hostile-input table is built on: keys,
@@ -191,7 +192,7 @@ func newHostileFixture(t *testing.T, h *harness) *hostileFixture {
 	if r := h.do(t, "GET", "/v1/kms/audit/key", h.Admin, nil); r.Status != http.StatusOK {
 		t.Fatalf("audit key: %d %s", r.Status, r.Raw)
 	}
-	edPub := api.EncodeB64(unhex(t, rfc8032Import[0].pub))
+	edPub := api.EncodeB64(unhex(t, testvectors.RFC8032[0].Pub))
 	importReq := api.ImportKeyRequest{Tenant: "acme", Purpose: "payments", Alg: "ed25519", PublicKeyB64: edPub}
 	nameV := h.importOK(t, importReq).Key.Name
 	sealedSeed := func(n int) string { return sealSeed(t, wkPub, make([]byte, n)) }

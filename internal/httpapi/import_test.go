@@ -20,31 +20,6 @@ import (
 	"github.com/ron-kms/ron-kms/internal/testvectors"
 )
 
-// RFC 8032 §7.1, TEST 1, 2, 3 and SHA(abc): seed, public key, message and
-// signature, hex (the same values as keystore_test.go's rfc8032Vectors).
-var rfc8032Import = []struct{ name, seed, pub, msg, sig string }{
-	{"TEST 1",
-		"9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
-		"d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
-		"",
-		"e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b"},
-	{"TEST 2",
-		"4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb",
-		"3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c",
-		"72",
-		"92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00"},
-	{"TEST 3",
-		"c5aa8df43f9f837bedb7442f31dcb7b166d38535076f094b85ce3a2e0b4458f7",
-		"fc51cd8e6218a1a38da47ed00230f0580816ed13ba3303ac5deb911548908025",
-		"af82",
-		"6291d657deec24024827e69c3abe01a30ce548a284743a445e3680d7db5ac3ac18ff9b538d16f290ae67f760984dc6594a7c15e9716ed28dc027beceea1ec40a"},
-	{"TEST SHA(abc)",
-		"833fe62409237b9d62ec77587520911e9a759cec1d19755b7da901b96dca3d42",
-		"ec172b93ad5e563bf4932c70e1245034c35467ef2efd4d64ebf819683467e2bf",
-		"ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f",
-		"dc2a4459e7369633a52b1bf277839a00201009a3efbf3ecb69bea2186c26b58909351fc9ac90b3ecfdfbc7c66431e0303dca179c138ac17ad9bef1177331a704"},
-}
-
 func unhex(t testing.TB, s string) []byte {
 	t.Helper()
 	b, err := hex.DecodeString(s)
@@ -101,28 +76,28 @@ func (h *harness) importOK(t testing.TB, req api.ImportKeyRequest) api.CreateKey
 func TestImportRFC8032(t *testing.T) {
 	h := newHarness(t)
 	pk := h.wrappingKey(t)
-	for _, v := range rfc8032Import {
-		t.Run(v.name, func(t *testing.T) {
+	for _, v := range testvectors.RFC8032 {
+		t.Run(v.Name, func(t *testing.T) {
 			res := h.importOK(t, api.ImportKeyRequest{Tenant: "rfc", Purpose: "test", Alg: "ed25519",
-				WrappedPrivateB64: sealSeed(t, pk, unhex(t, v.seed))})
+				WrappedPrivateB64: sealSeed(t, pk, unhex(t, v.Seed))})
 			k := res.Key
 			if res.KID != k.Name+"#v1" || k.VerifyOnly || len(k.Versions) != 1 {
 				t.Fatalf("import answered %+v", res)
 			}
-			if got := hex.EncodeToString(mustB64(t, k.Versions[0].PublicKeyB64)); got != v.pub {
-				t.Errorf("public key %s, want the RFC's %s", got, v.pub)
+			if got := hex.EncodeToString(mustB64(t, k.Versions[0].PublicKeyB64)); got != v.Pub {
+				t.Errorf("public key %s, want the RFC's %s", got, v.Pub)
 			}
 			if k.Versions[0].Origin != "imported" || k.Versions[0].State != "enabled" {
 				t.Errorf("version 1: origin %q state %q", k.Versions[0].Origin, k.Versions[0].State)
 			}
-			r := h.do(t, "POST", "/v1/kms/sign", h.Admin, api.SignRequest{KID: k.Name}.WithMessage(unhex(t, v.msg)))
+			r := h.do(t, "POST", "/v1/kms/sign", h.Admin, api.SignRequest{KID: k.Name}.WithMessage(unhex(t, v.Msg)))
 			if r.Status != http.StatusOK {
 				t.Fatalf("sign: %d %s", r.Status, r.Raw)
 			}
 			var s api.SignResponse
 			r.decodeInto(t, &s)
-			if got := hex.EncodeToString(mustB64(t, s.Sigs[0].SignatureB64)); s.KID != res.KID || got != v.sig {
-				t.Errorf("sign answered %s %s, want %s and the RFC signature %s", s.KID, got, res.KID, v.sig)
+			if got := hex.EncodeToString(mustB64(t, s.Sigs[0].SignatureB64)); s.KID != res.KID || got != v.Sig {
+				t.Errorf("sign answered %s %s, want %s and the RFC signature %s", s.KID, got, res.KID, v.Sig)
 			}
 
 			// Rotation makes a generated version; the imported one still
@@ -135,7 +110,7 @@ func TestImportRFC8032(t *testing.T) {
 				t.Errorf("after rotation: %+v", info)
 			}
 			r = h.do(t, "POST", "/v1/kms/verify", h.Admin, api.VerifyRequest{KID: res.KID,
-				Sigs: []api.Signature{{Alg: "ed25519", SignatureB64: api.EncodeB64(unhex(t, v.sig))}}}.WithMessage(unhex(t, v.msg)))
+				Sigs: []api.Signature{{Alg: "ed25519", SignatureB64: api.EncodeB64(unhex(t, v.Sig))}}}.WithMessage(unhex(t, v.Msg)))
 			wantVerified(true)(t, r)
 		})
 	}
@@ -147,12 +122,12 @@ func TestImportIdempotent(t *testing.T) {
 	h := newHarness(t)
 	pk := h.wrappingKey(t)
 	req := api.ImportKeyRequest{Tenant: "acme", Purpose: "p", Alg: "ed25519",
-		WrappedPrivateB64: sealSeed(t, pk, unhex(t, rfc8032Import[0].seed)), OpID: "import-1"}
+		WrappedPrivateB64: sealSeed(t, pk, unhex(t, testvectors.RFC8032[0].Seed)), OpID: "import-1"}
 	a, b := h.importOK(t, req), h.importOK(t, req)
 	if a.KID != b.KID {
 		t.Errorf("replay answered %s, first %s", b.KID, a.KID)
 	}
-	req.WrappedPrivateB64 = sealSeed(t, pk, unhex(t, rfc8032Import[0].seed)) // new encapsulation
+	req.WrappedPrivateB64 = sealSeed(t, pk, unhex(t, testvectors.RFC8032[0].Seed)) // new encapsulation
 	r := h.do(t, "POST", "/v1/kms/keys/import", h.Admin, req)
 	checkEnvelope(t, r, api.CodeConflict)
 }
@@ -161,17 +136,17 @@ func TestImportIdempotent(t *testing.T) {
 // to sign and to rotate, and says so in KeyInfo.
 func TestImportVerifyOnly(t *testing.T) {
 	h := newHarness(t)
-	v := rfc8032Import[1]
-	res := h.importOK(t, api.ImportKeyRequest{Tenant: "acme", Purpose: "p", Alg: "ed25519", PublicKeyB64: api.EncodeB64(unhex(t, v.pub))})
+	v := testvectors.RFC8032[1]
+	res := h.importOK(t, api.ImportKeyRequest{Tenant: "acme", Purpose: "p", Alg: "ed25519", PublicKeyB64: api.EncodeB64(unhex(t, v.Pub))})
 	if !res.Key.VerifyOnly || res.Key.Versions[0].Origin != "imported" {
 		t.Errorf("KeyInfo %+v: want verify_only and origin imported", res.Key)
 	}
 	if !bytes.Contains(h.do(t, "GET", "/v1/kms/keys/"+res.Key.Name, h.Admin, nil).Raw, []byte(`"verify_only":true`)) {
 		t.Error("GET does not say verify_only")
 	}
-	msg := api.EncodeB64(unhex(t, v.msg))
+	msg := api.EncodeB64(unhex(t, v.Msg))
 	r := h.do(t, "POST", "/v1/kms/verify", h.Admin, api.VerifyRequest{KID: res.Key.Name,
-		Sigs: []api.Signature{{Alg: "ed25519", SignatureB64: api.EncodeB64(unhex(t, v.sig))}}}.WithMessage(unhex(t, v.msg)))
+		Sigs: []api.Signature{{Alg: "ed25519", SignatureB64: api.EncodeB64(unhex(t, v.Sig))}}}.WithMessage(unhex(t, v.Msg)))
 	wantVerified(true)(t, r)
 	checkEnvelope(t, h.do(t, "POST", "/v1/kms/sign", h.Admin, api.SignRequest{KID: res.Key.Name, MessageB64: msg}), api.CodeUnsupported)
 	checkBatchSlots(t, h.do(t, "POST", "/v1/kms/sign/batch", h.Admin, api.SignBatchRequest{Items: []api.SignRequest{{KID: res.KID, MessageB64: msg}}}), []api.Code{api.CodeUnsupported})
@@ -500,7 +475,7 @@ func TestAttestation(t *testing.T) {
 
 	// An imported private key attests origin imported.
 	pk := h.wrappingKey(t)
-	res := h.importOK(t, api.ImportKeyRequest{Tenant: "acme", Purpose: "p", Alg: "ed25519", WrappedPrivateB64: sealSeed(t, pk, unhex(t, rfc8032Import[2].seed))})
+	res := h.importOK(t, api.ImportKeyRequest{Tenant: "acme", Purpose: "p", Alg: "ed25519", WrappedPrivateB64: sealSeed(t, pk, unhex(t, testvectors.RFC8032[2].Seed))})
 	var att api.AttestationResponse
 	h.do(t, "GET", "/v1/kms/keys/"+res.Key.Name+"/attestation", h.Admin, nil).decodeInto(t, &att)
 	st, err := client.VerifyAttestation(&att, attKey)
