@@ -38,7 +38,13 @@ type harness struct {
 	client *http.Client
 }
 
-func newHarness(t testing.TB) *harness {
+// newHarness serves the API over a real bolt file and a real loopback
+// listener.
+func newHarness(t testing.TB) *harness { return newHarnessWith(t, nil) }
+
+// newHarnessWith is newHarness with a keystore that reads now (time.Now
+// when nil); tokens are still checked against the real time.
+func newHarnessWith(t testing.TB, now func() time.Time) *harness {
 	t.Helper()
 	ctx := context.Background()
 	st, err := boltstore.Open(filepath.Join(t.TempDir(), "kms.db"))
@@ -52,7 +58,7 @@ func newHarness(t testing.TB) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ks, err := keystore.Open(ctx, keystore.Config{Store: st, Sealer: sealer})
+	ks, err := keystore.Open(ctx, keystore.Config{Store: st, Sealer: sealer, Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,25 +2,17 @@ package httpapi
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/ron-kms/ron-kms/api"
-	"github.com/ron-kms/ron-kms/internal/captoken"
 	"github.com/ron-kms/ron-kms/internal/keystore"
-	"github.com/ron-kms/ron-kms/internal/metrics"
-	"github.com/ron-kms/ron-kms/internal/seal"
 	"github.com/ron-kms/ron-kms/internal/storage"
-	"github.com/ron-kms/ron-kms/internal/storage/boltstore"
 )
 
 // testClock is a settable keystore clock, safe for concurrent use.
@@ -45,42 +37,8 @@ func (c *testClock) Advance(d time.Duration) {
 // reads clock; tokens are still checked against the real time.
 func newClockedHarness(t testing.TB, clock *testClock) (*harness, *keystore.Scheduler) {
 	t.Helper()
-	st, err := boltstore.Open(filepath.Join(t.TempDir(), "kms.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	kek := make([]byte, seal.KEKSize)
-	rand.Read(kek)
-	sealer, err := seal.NewAESGCM(kek)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ks, err := keystore.Open(context.Background(), keystore.Config{Store: st, Sealer: sealer, Now: clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ks.Close)
-	root := make([]byte, captoken.RootKeySize)
-	rand.Read(root)
-	auth, err := captoken.NewAuthority(root, "ron-kms-test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, _, err := auth.Mint(captoken.Restrictions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := New(ks, auth, metrics.New(), slog.New(slog.DiscardHandler), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(s)
-	t.Cleanup(srv.Close)
-	client := srv.Client()
-	client.Timeout = 30 * time.Second
-	h := &harness{URL: srv.URL, Admin: admin, Auth: auth, Store: st, KS: ks, client: client}
-	return h, keystore.NewScheduler(ks, time.Hour, nil)
+	h := newHarnessWith(t, clock.Now)
+	return h, keystore.NewScheduler(h.KS, time.Hour, nil)
 }
 
 // getKeyInfo reads a key through the API.
