@@ -18,7 +18,7 @@ import (
 
 func newServe() *cobra.Command {
 	cfg := server.Defaults()
-	var configFile, logLevel string
+	var configFile, logLevel, pprofListen string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the ron-kms server",
@@ -58,7 +58,7 @@ requests in flight have finished.`,
 			if err != nil {
 				return err
 			}
-			return serve(cmd, cfg, log)
+			return serve(cmd, cfg, pprofListen, log)
 		},
 	}
 	f := cmd.Flags()
@@ -83,6 +83,7 @@ requests in flight have finished.`,
 	f.IntVar(&cfg.AuditCheckpointEvery, "audit-checkpoint-every", cfg.AuditCheckpointEvery, "audit records between signed audit checkpoints (one is also written at start and at shutdown)")
 	f.BoolVar(&cfg.AcceptRollback, "accept-rollback", false, "accept a key store older than the audit log's last checkpoint (an old kms.db put back) and allow writes again; recorded in the audit log")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	f.StringVar(&pprofListen, "pprof-listen", "", "also serve Go runtime profiles (net/http/pprof) on this loopback address, for performance work (off by default)")
 	return cmd
 }
 
@@ -94,9 +95,14 @@ func newLogger(cmd *cobra.Command, level string) (*slog.Logger, error) {
 	return slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: l})), nil
 }
 
-func serve(cmd *cobra.Command, cfg server.Config, log *slog.Logger) error {
+func serve(cmd *cobra.Command, cfg server.Config, pprofListen string, log *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if pprofListen != "" {
+		if err := servePprof(ctx, pprofListen, log); err != nil {
+			return err
+		}
+	}
 	srv, err := server.Open(ctx, cfg, log)
 	if err != nil {
 		return err
