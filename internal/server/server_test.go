@@ -58,7 +58,9 @@ func (s *syncBuffer) String() string {
 func start(t *testing.T, cfg Config) *running {
 	t.Helper()
 	logs := &syncBuffer{}
-	log := slog.New(slog.NewJSONHandler(logs, nil))
+	// Debug level: request lines are logged too, so that every test's log
+	// is checked for what must never be in it.
+	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	srv, err := Open(context.Background(), cfg, log)
 	if err != nil {
 		t.Fatal(err)
