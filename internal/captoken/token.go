@@ -33,6 +33,7 @@ var b64 = base64.RawURLEncoding.Strict()
 type Authority struct {
 	rootKey  []byte
 	location string
+	cache    *verifiedCache
 }
 
 // NewAuthority returns an Authority for a RootKeySize-byte root key, which
@@ -42,7 +43,8 @@ func NewAuthority(rootKey []byte, location string) (*Authority, error) {
 	if len(rootKey) != RootKeySize {
 		return nil, fmt.Errorf("captoken: root key is %d bytes, want %d", len(rootKey), RootKeySize)
 	}
-	return &Authority{rootKey: append([]byte(nil), rootKey...), location: location}, nil
+	return &Authority{rootKey: append([]byte(nil), rootKey...), location: location,
+		cache: newVerifiedCache(DefaultCacheSize)}, nil
 }
 
 // String describes a without its root key.
@@ -144,8 +146,15 @@ func Inspect(token string) (Info, error) {
 //
 // The signature check is macaroon.Verify, whose final comparison is
 // constant-time; the time taken otherwise depends on the token's length
-// and caveats, which are not secret.
+// and caveats, which are not secret. A token that verified once is
+// remembered (by its SHA-256) with its Grant, so later calls with the same
+// token only re-check expiry; see verifiedCache. The Grant is then shared
+// between calls, which is safe because a Grant is immutable.
 func (a *Authority) Verify(token string, now time.Time) (*Grant, error) {
+	d := tokenDigest(token)
+	if e, ok := a.cache.get(d); ok {
+		return e.g.unexpired(now)
+	}
 	m, id, err := parseTokenID(token)
 	if err != nil {
 		return nil, err
@@ -159,10 +168,17 @@ func (a *Authority) Verify(token string, now time.Time) (*Grant, error) {
 	if err := m.Verify(a.rootKey, g.addCaveat, nil); err != nil {
 		return nil, fmt.Errorf("%w: bad signature", ErrUnauthenticated)
 	}
+	g.id = hex.EncodeToString(id)
+	a.cache.put(d, cachedGrant{g: g, hint: hintOf(m)})
+	return g.unexpired(now)
+}
+
+// unexpired returns g, or ErrUnauthenticated if g's token has expired at
+// now.
+func (g *Grant) unexpired(now time.Time) (*Grant, error) {
 	if g.hasExpires && !now.Before(g.expires) {
 		return nil, fmt.Errorf("%w: token expired", ErrUnauthenticated)
 	}
-	g.id = hex.EncodeToString(id)
 	return g, nil
 }
 

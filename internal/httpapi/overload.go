@@ -59,9 +59,9 @@ func limited(pattern string) bool {
 // forged hint is charged to the named tenant only until its token fails
 // verification, microseconds later, before the body is read), else the
 // tenant segment of a /keys/{tenant}/... path, else the shared bucket.
-func requestTenant(r *http.Request, pattern string) string {
+func requestTenant(auth *captoken.Authority, r *http.Request, pattern string) string {
 	if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
-		if t := captoken.TenantHint(tok); t != "" {
+		if t := auth.TenantHint(tok); t != "" {
 			return t
 		}
 	}
@@ -84,7 +84,7 @@ func (s *Server) serveLimited(w http.ResponseWriter, r *http.Request, pattern st
 		next.ServeHTTP(w, r)
 		return
 	}
-	tenant := requestTenant(r, pattern)
+	tenant := requestTenant(s.auth, r, pattern)
 	b, err := s.limiter.acquire(r.Context(), tenant)
 	if err != nil {
 		s.metrics.Rejected.WithLabelValues(string(api.CodeBackpressure)).Inc()
