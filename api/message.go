@@ -97,11 +97,21 @@ func decodeWithMessage(b []byte, v any) (bool, error) {
 	if err := dec.Decode(v); err != nil {
 		return false, err
 	}
+	return givesEmptyMessage(b), nil
+}
+
+// givesEmptyMessage reports whether the JSON object b has a message_b64
+// member whose value is the empty string. Only a body that names
+// message_b64 (possibly with escapes in the name) needs a second parse.
+func givesEmptyMessage(b []byte) bool {
+	if bytes.IndexByte(b, '\\') < 0 && !bytes.Contains(b, []byte(`"message_b64"`)) {
+		return false
+	}
 	var probe struct {
 		M *string `json:"message_b64"`
 	}
 	if json.Unmarshal(b, &probe) != nil {
-		return false, nil
+		return false
 	}
-	return probe.M != nil && *probe.M == "", nil
+	return probe.M != nil && *probe.M == ""
 }

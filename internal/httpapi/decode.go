@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
+	"sync"
 
 	"github.com/ron-kms/ron-kms/api"
 )
@@ -35,18 +36,16 @@ func decode(r *http.Request, v any, emptyOK bool) error {
 
 // decodeBytes is decode's parser, separate so that fuzz targets reach it.
 func decodeBytes(body []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	// Unmarshal checks the whole body is one JSON value; checkNames then
+	// refuses unknown members (Unmarshal would drop them), and names that
+	// encoding/json would accept but the contract does not: it matches
+	// member names case-insensitively and keeps the last of repeated names,
+	// while the contract's names are exact and unique, so that the server
+	// acts on what any other reader of the body sees.
+	if err := json.Unmarshal(body, v); err != nil {
 		return errorf(api.CodeBadRequest, "malformed JSON: %s", jsonProblem(err))
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return errorf(api.CodeBadRequest, "malformed JSON: data after the JSON object")
-	}
-	// encoding/json matches member names case-insensitively and keeps the
-	// last of repeated names; the contract's names are exact and unique, so
-	// that the server acts on what any other reader of the body sees.
-	if err := checkNames(json.NewDecoder(bytes.NewReader(body)), reflect.TypeOf(v)); err != nil {
+	if err := checkNames(body, reflect.TypeOf(v)); err != nil {
 		return errorf(api.CodeBadRequest, "malformed JSON: %v", err)
 	}
 	return nil
@@ -55,63 +54,203 @@ func decodeBytes(body []byte, v any) error {
 // checkNames walks one JSON value (already known to decode into t) and
 // rejects an object member named other than exactly a field's JSON name, or
 // named twice in one object. t may be nil: names are then only checked for
-// repeats.
-func checkNames(dec *json.Decoder, t reflect.Type) error {
+// repeats. It reads body in one pass and allocates only for a member name
+// written with escapes; body must be valid JSON (the caller decoded it
+// first), and anything else is an error, never a panic.
+func checkNames(body []byte, t reflect.Type) error {
+	w := nameWalker{b: body}
+	if err := w.value(t); err != nil {
+		return err
+	}
+	w.space()
+	if w.i != len(w.b) {
+		return errors.New("data after the JSON value")
+	}
+	return nil
+}
+
+type nameWalker struct {
+	b []byte
+	i int
+}
+
+var errNotJSON = errors.New("not JSON")
+
+func (w *nameWalker) space() {
+	for w.i < len(w.b) {
+		switch w.b[w.i] {
+		case ' ', '\t', '\n', '\r':
+			w.i++
+		default:
+			return
+		}
+	}
+}
+
+func (w *nameWalker) value(t reflect.Type) error {
 	for t != nil && t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	tok, err := dec.Token()
-	if err != nil {
-		return err
+	w.space()
+	if w.i >= len(w.b) {
+		return errNotJSON
 	}
-	switch tok {
-	case json.Delim('{'):
-		seen := map[string]bool{}
-		for dec.More() {
-			tok, err := dec.Token()
-			if err != nil {
-				return err
-			}
-			name, _ := tok.(string)
-			if seen[name] {
-				return errors.New("a member name is repeated")
-			}
-			seen[name] = true
-			var mt reflect.Type
-			switch {
-			case t == nil:
-			case t.Kind() == reflect.Struct:
-				f, ok := fieldByJSONName(t, name)
-				if !ok {
-					return errors.New("unknown field (names are case-sensitive)")
-				}
-				mt = f.Type
-			case t.Kind() == reflect.Map:
-				mt = t.Elem()
-			}
-			if err := checkNames(dec, mt); err != nil {
-				return err
-			}
-		}
-		_, err = dec.Token()
-	case json.Delim('['):
+	switch w.b[w.i] {
+	case '{':
+		return w.object(t)
+	case '[':
 		var et reflect.Type
 		if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
 			et = t.Elem()
 		}
-		for dec.More() {
-			if err := checkNames(dec, et); err != nil {
+		w.i++
+		w.space()
+		if w.i < len(w.b) && w.b[w.i] == ']' {
+			w.i++
+			return nil
+		}
+		for {
+			if err := w.value(et); err != nil {
 				return err
 			}
+			w.space()
+			if w.i >= len(w.b) {
+				return errNotJSON
+			}
+			w.i++
+			switch w.b[w.i-1] {
+			case ',':
+			case ']':
+				return nil
+			default:
+				return errNotJSON
+			}
 		}
-		_, err = dec.Token()
+	case '"':
+		_, _, err := w.str()
+		return err
+	default: // a number, true, false or null
+		for w.i < len(w.b) {
+			switch w.b[w.i] {
+			case ',', '}', ']', ' ', '\t', '\n', '\r':
+				return nil
+			}
+			w.i++
+		}
+		return nil
 	}
-	return err
 }
 
-// fieldByJSONName finds the exported field of struct t whose JSON name is
-// exactly name.
-func fieldByJSONName(t reflect.Type, name string) (reflect.StructField, bool) {
+// object checks the members of the object at w.i against the fields of t.
+func (w *nameWalker) object(t reflect.Type) error {
+	var fields map[string]reflect.Type
+	var elem reflect.Type
+	if t != nil {
+		switch t.Kind() {
+		case reflect.Struct:
+			fields = jsonFields(t)
+		case reflect.Map:
+			elem = t.Elem()
+		}
+	}
+	w.i++
+	w.space()
+	if w.i < len(w.b) && w.b[w.i] == '}' {
+		w.i++
+		return nil
+	}
+	var seenBuf [16][]byte
+	seen := seenBuf[:0]
+	for {
+		w.space()
+		if w.i >= len(w.b) || w.b[w.i] != '"' {
+			return errNotJSON
+		}
+		raw, escaped, err := w.str()
+		if err != nil {
+			return err
+		}
+		name := raw
+		if escaped {
+			var s string
+			if err := json.Unmarshal(w.b[w.i-len(raw)-2:w.i], &s); err != nil {
+				return errNotJSON
+			}
+			name = []byte(s)
+		}
+		for _, s := range seen {
+			if bytes.Equal(s, name) {
+				return errors.New("a member name is repeated")
+			}
+		}
+		seen = append(seen, name)
+		mt := elem
+		if fields != nil {
+			ft, ok := fields[string(name)]
+			if !ok {
+				return errors.New("unknown field (names are case-sensitive)")
+			}
+			mt = ft
+		} else if t != nil && t.Kind() == reflect.Struct {
+			return errors.New("unknown field (names are case-sensitive)")
+		}
+		w.space()
+		if w.i >= len(w.b) || w.b[w.i] != ':' {
+			return errNotJSON
+		}
+		w.i++
+		if err := w.value(mt); err != nil {
+			return err
+		}
+		w.space()
+		if w.i >= len(w.b) {
+			return errNotJSON
+		}
+		w.i++
+		switch w.b[w.i-1] {
+		case ',':
+		case '}':
+			return nil
+		default:
+			return errNotJSON
+		}
+	}
+}
+
+// str reads the string at w.i and returns its raw contents (between the
+// quotes) and whether they contain an escape.
+func (w *nameWalker) str() (raw []byte, escaped bool, err error) {
+	start := w.i + 1
+	for j := start; j < len(w.b); j++ {
+		switch w.b[j] {
+		case '\\':
+			escaped = true
+			j++
+		case '"':
+			w.i = j + 1
+			return w.b[start:j], escaped, nil
+		}
+	}
+	return nil, false, errNotJSON
+}
+
+// fieldCache maps struct types to their JSON member names and field types.
+var fieldCache sync.Map // reflect.Type → map[string]reflect.Type
+
+// jsonFields returns the JSON member names of struct t with the type of
+// each field: exported fields by their tag name (or Go name), fields of
+// embedded structs promoted, the first of repeated names winning.
+func jsonFields(t reflect.Type) map[string]reflect.Type {
+	if m, ok := fieldCache.Load(t); ok {
+		return m.(map[string]reflect.Type)
+	}
+	m := map[string]reflect.Type{}
+	addJSONFields(t, m)
+	fieldCache.Store(t, m)
+	return m
+}
+
+func addJSONFields(t reflect.Type, m map[string]reflect.Type) {
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
 		tag, _, _ := strings.Cut(f.Tag.Get("json"), ",")
@@ -119,15 +258,12 @@ func fieldByJSONName(t reflect.Type, name string) (reflect.StructField, bool) {
 			continue
 		}
 		if f.Anonymous && tag == "" {
-			// Fields of an embedded struct are promoted, as encoding/json does.
 			et := f.Type
 			if et.Kind() == reflect.Pointer {
 				et = et.Elem()
 			}
 			if et.Kind() == reflect.Struct {
-				if sf, ok := fieldByJSONName(et, name); ok {
-					return sf, true
-				}
+				addJSONFields(et, m)
 				continue
 			}
 		}
@@ -137,11 +273,10 @@ func fieldByJSONName(t reflect.Type, name string) (reflect.StructField, bool) {
 		if tag == "" {
 			tag = f.Name
 		}
-		if tag == name {
-			return f, true
+		if _, ok := m[tag]; !ok {
+			m[tag] = f.Type
 		}
 	}
-	return reflect.StructField{}, false
 }
 
 // jsonProblem describes a decoding error without echoing the input.

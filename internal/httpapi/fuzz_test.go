@@ -39,8 +39,12 @@ func fuzzDecode[T any](f *testing.F, seeds ...string) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		var v T
-		if err := decodeBytes(body, &v); err != nil {
+		var v, o T
+		err, oerr := decodeBytes(body, &v), tokenDecodeBytes(body, &o)
+		if (err == nil) != (oerr == nil) {
+			t.Fatalf("decodeBytes(%q) = %v, but the token-walking decoder says %v", body, err, oerr)
+		}
+		if err != nil {
 			var he *httpError
 			if !errors.As(err, &he) || he.code != api.CodeBadRequest {
 				t.Fatalf("decodeBytes(%q) = %v, want a BadRequest", body, err)
