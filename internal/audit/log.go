@@ -153,6 +153,7 @@ type Log struct {
 	floor   uint64
 	st, dur state // the chain as written so far, and as durable
 	buf     []byte
+	scratch []byte // the writer's encoding buffer (Record.seal)
 }
 
 // state is where the chain stands.
@@ -566,9 +567,8 @@ func (l *Log) commit(batch []*request, reason string) (err error) {
 	for i, req := range batch {
 		r := &req.rec
 		r.Seq, r.Prev = l.st.seq+1, l.st.hash
-		r.Hash = r.ComputeHash()
 		mark := len(buf)
-		buf = r.appendLine(buf)
+		buf, l.scratch = r.seal(buf, l.scratch)
 		if l.off+int64(mark) > 0 && l.off+int64(len(buf)) > l.maxFile {
 			if err := l.flush(buf[:mark]); err != nil {
 				return err

@@ -50,9 +50,19 @@ type Record struct {
 
 // fields lists r's JSON members; hash is included when withHash is set.
 func (r *Record) fields(buf []field, withHash bool) []field {
+	// In canonical (sorted) order already, so that appendCanonical's sort
+	// has nothing to do.
 	buf = append(buf[:0],
 		strField("actor", r.Actor),
 		strField("alg", r.Alg),
+	)
+	if r.Code != "" {
+		buf = append(buf, strField("code", r.Code))
+	}
+	if withHash {
+		buf = append(buf, strField("hash", hex.EncodeToString(r.Hash[:])))
+	}
+	return append(buf,
 		strField("input_b3", hex.EncodeToString(r.InputB3)),
 		strField("kid", r.Kid),
 		strField("op", r.Op),
@@ -63,13 +73,6 @@ func (r *Record) fields(buf []field, withHash bool) []field {
 		strField("tenant", r.Tenant),
 		strField("ts", formatTime(r.TS)),
 	)
-	if r.Code != "" {
-		buf = append(buf, strField("code", r.Code))
-	}
-	if withHash {
-		buf = append(buf, strField("hash", hex.EncodeToString(r.Hash[:])))
-	}
-	return buf
 }
 
 // ComputeHash returns BLAKE3-256(r.Prev ‖ canonical JSON of r without its
@@ -79,6 +82,26 @@ func (r *Record) ComputeHash() [HashSize]byte {
 	b := append(make([]byte, 0, 512), r.Prev[:]...)
 	b = appendCanonical(b, r.fields(fs[:0], false))
 	return blake3.Sum256(b)
+}
+
+// seal sets r.Hash (ComputeHash) and appends r's log line (appendLine),
+// encoding r once instead of twice: the line is the hashed encoding with
+// the "hash" member put in its sorted place, just before "input_b3" (every
+// record has actor and alg before it, and code, if any, sorts before hash).
+// scratch is reused between calls; seal returns it.
+func (r *Record) seal(dst, scratch []byte) (line, scratchOut []byte) {
+	var fs [16]field
+	b := append(scratch[:0], r.Prev[:]...)
+	b = appendCanonical(b, r.fields(fs[:0], false))
+	r.Hash = blake3.Sum256(b)
+	enc := b[len(r.Prev):]
+	mark := bytes.Index(enc, []byte(`,"input_b3":`)) + 1
+	dst = append(dst, enc[:mark]...)
+	dst = append(dst, `"hash":"`...)
+	dst = hex.AppendEncode(dst, r.Hash[:])
+	dst = append(dst, `",`...)
+	dst = append(dst, enc[mark:]...)
+	return append(dst, '\n'), b
 }
 
 // appendLine appends r's log line: its canonical JSON with "hash", and "\n".
