@@ -34,6 +34,7 @@ type harness struct {
 	Auth  *captoken.Authority
 	Store storage.Store
 	KS    *keystore.Keystore
+	API   *Server // the handler the listener serves
 
 	client *http.Client
 }
@@ -87,7 +88,7 @@ func newHarnessWith(t testing.TB, now func() time.Time) *harness {
 	client.Timeout = 30 * time.Second
 	// Redirects are answers too: the test must see them, not follow them.
 	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &harness{URL: srv.URL, Admin: admin, Auth: auth, Store: st, KS: ks, client: client}
+	return &harness{URL: srv.URL, Admin: admin, Auth: auth, Store: st, KS: ks, API: api, client: client}
 }
 
 // mint makes a token with restrictions r under the server's root key.
