@@ -89,12 +89,14 @@ func (r *VerifyRequest) UnmarshalJSON(b []byte) error {
 }
 
 // decodeWithMessage decodes b into v rejecting unknown members (a custom
-// UnmarshalJSON does not inherit the caller's DisallowUnknownFields), and
-// reports whether b gives message_b64 as the empty string.
+// UnmarshalJSON does not inherit the caller's DisallowUnknownFields) and
+// inexact or repeated names (CheckMembers), and reports whether b gives
+// message_b64 as the empty string.
 func decodeWithMessage(b []byte, v any) (bool, error) {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	if err := json.Unmarshal(b, v); err != nil {
+		return false, err
+	}
+	if err := CheckMembers(b, v); err != nil {
 		return false, err
 	}
 	return givesEmptyMessage(b), nil
