@@ -18,9 +18,11 @@ run: build
 build:
 	$(GO) build -o $(BIN) ./cmd/ron-kms
 
-## test: the whole suite, with the race detector
+## test: the whole suite, with the race detector (and the plot tool's, a
+## module of its own)
 test: vet
 	$(GO) test -race -count=1 ./...
+	cd tools/benchplot && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 vet:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
