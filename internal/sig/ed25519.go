@@ -61,10 +61,42 @@ func (s *ed25519Scheme) NewPrivateKey(seed []byte) (PrivateKey, error) {
 	return &ed25519PrivateKey{priv: priv, pub: pub}, nil
 }
 
+var _ FormScheme = (*ed25519Scheme)(nil)
+
+// SecretForm returns seed ‖ A (crypto/ed25519's private key encoding).
+func (s *ed25519Scheme) SecretForm(k PrivateKey) ([]byte, error) {
+	ek, ok := k.(*ed25519PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("sig: %T is not an ed25519 private key", k)
+	}
+	ek.mu.RLock()
+	defer ek.mu.RUnlock()
+	if ek.priv == nil {
+		return nil, ErrKeyDestroyed
+	}
+	return append([]byte(nil), ek.priv...), nil
+}
+
+// NewPrivateKeyFromForm loads seed ‖ A without deriving A: see FormScheme
+// for why the form must be authenticated.
+func (s *ed25519Scheme) NewPrivateKeyFromForm(form []byte) (PrivateKey, error) {
+	if len(form) != ed25519.PrivateKeySize {
+		return nil, keySizeError(s.a, "secret form", len(form), ed25519.PrivateKeySize)
+	}
+	priv := append(ed25519.PrivateKey(nil), form...)
+	pub, err := s.newPublicKey(priv[ed25519.SeedSize:])
+	if err != nil {
+		clear(priv)
+		return nil, err
+	}
+	return &ed25519PrivateKey{priv: priv, pub: pub}, nil
+}
+
 // NewPublicKey accepts any 32 bytes. Every encoding that ZIP-215 verification
 // accepts as A (including small-order points and non-canonical encodings
-// with y ≥ p) is precomputed into voi's expanded form here, once, so Verify
-// never decompresses A again. 32 bytes that are not the encoding of any
+// with y ≥ p) is precomputed into voi's expanded form on the first
+// verification, once, so later verifications never decompress A again (and
+// a key that only signs never pays for it, in time or memory). 32 bytes that are not the encoding of any
 // curve point are kept as given: no signature verifies under them, and Bytes
 // still returns them.
 func (s *ed25519Scheme) NewPublicKey(pub []byte) (PublicKey, error) {
@@ -77,12 +109,6 @@ func (s *ed25519Scheme) NewPublicKey(pub []byte) (PublicKey, error) {
 func (s *ed25519Scheme) newPublicKey(pub []byte) (*ed25519PublicKey, error) {
 	k := &ed25519PublicKey{a: s.a}
 	copy(k.raw[:], pub)
-	// NewExpandedPublicKey fails exactly when voi's own ZIP-215 check of A
-	// (unpackPublicKey) fails: y does not decode to a point. Such a key is
-	// kept raw; voi then rejects every signature under it, single or batch.
-	if exp, err := voi.NewExpandedPublicKey(k.raw[:]); err == nil {
-		k.expanded = exp
-	}
 	return k, nil
 }
 
@@ -120,11 +146,27 @@ func (k *ed25519PrivateKey) Destroy() {
 	k.priv = nil
 }
 
-// ed25519PublicKey is immutable after construction.
+// ed25519PublicKey is immutable after construction, but for its expanded
+// form, made once (under once) by the first verification.
 type ed25519PublicKey struct {
 	a        *alg.Alg
 	raw      [ed25519.PublicKeySize]byte
+	once     sync.Once
 	expanded *voi.ExpandedPublicKey // precomputed -A; nil if raw is not a point
+}
+
+// exp returns the expanded public key, nil if raw is not a point.
+func (k *ed25519PublicKey) exp() *voi.ExpandedPublicKey {
+	k.once.Do(func() {
+		// NewExpandedPublicKey fails exactly when voi's own ZIP-215 check
+		// of A (unpackPublicKey) fails: y does not decode to a point. Such
+		// a key is kept raw; voi then rejects every signature under it,
+		// single or batch.
+		if exp, err := voi.NewExpandedPublicKey(k.raw[:]); err == nil {
+			k.expanded = exp
+		}
+	})
+	return k.expanded
 }
 
 var (
@@ -149,15 +191,15 @@ func (k *ed25519PublicKey) Verify(message, signature []byte, opts *Options) erro
 }
 
 func (k *ed25519PublicKey) verify(message, signature []byte) bool {
-	if k.expanded != nil {
-		return voi.VerifyExpandedWithOptions(k.expanded, message, signature, zip215)
+	if exp := k.exp(); exp != nil {
+		return voi.VerifyExpandedWithOptions(exp, message, signature, zip215)
 	}
 	return voi.VerifyWithOptions(k.raw[:], message, signature, zip215)
 }
 
 func (k *ed25519PublicKey) addToBatch(bv *voi.BatchVerifier, message, signature []byte) {
-	if k.expanded != nil {
-		bv.AddExpandedWithOptions(k.expanded, message, signature, zip215)
+	if exp := k.exp(); exp != nil {
+		bv.AddExpandedWithOptions(exp, message, signature, zip215)
 		return
 	}
 	bv.AddWithOptions(k.raw[:], message, signature, zip215)
