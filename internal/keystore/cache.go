@@ -172,7 +172,7 @@ func (ks *Keystore) unseal(ctx context.Context, k *Key, n uint32) (secretKey, er
 	if err != nil {
 		return nil, err
 	}
-	return sc.load(seed)
+	return sc.loadSealed(seed)
 }
 
 // follow applies the store's change feed to the cache, so that writes by

@@ -202,7 +202,13 @@ func (ks *Keystore) versionFromSeed(sc scheme, name string, n uint32, now time.T
 		}
 		return Version{}, nil, nil, fmt.Errorf("keystore: new %s key: %w", sc.alg.Name, err)
 	}
-	sealed, err := ks.sealer.Seal(seal.Binding{Name: name, Version: n, Alg: sc.alg.Name}, seed)
+	plain, err := sc.sealable(seed, priv)
+	if err != nil {
+		priv.destroy()
+		return Version{}, nil, nil, fmt.Errorf("keystore: new %s key: %w", sc.alg.Name, err)
+	}
+	sealed, err := ks.sealer.Seal(seal.Binding{Name: name, Version: n, Alg: sc.alg.Name}, plain)
+	clear(plain)
 	if err != nil {
 		priv.destroy()
 		return Version{}, nil, nil, fmt.Errorf("keystore: sealing: %w", err)

@@ -25,6 +25,30 @@ type scheme struct {
 	generate func() []byte
 	load     func(seed []byte) (secretKey, error)
 	parsePub func(pub []byte) (any, error) // sig.PublicKey or wrap.PublicKey
+	// sealForm, when set, is what to seal for a new version instead of its
+	// seed: a secret form of the loaded key that loadForm loads faster
+	// (sig.FormScheme). It is as secret as the seed.
+	sealForm func(k secretKey) ([]byte, error)
+	loadForm func(form []byte) (secretKey, error)
+}
+
+// loadSealed loads what a sealed record holds: the seed, or (when the scheme
+// has one and the length says so) the secret form. The record's AEAD has
+// authenticated it, which a form needs (sig.FormScheme).
+func (sc scheme) loadSealed(b []byte) (secretKey, error) {
+	if sc.loadForm != nil && len(b) != sc.alg.SeedSize {
+		return sc.loadForm(b)
+	}
+	return sc.load(b)
+}
+
+// sealable returns what to seal for key k loaded from seed: the secret form
+// when the scheme has one, else a copy of the seed. The caller clears it.
+func (sc scheme) sealable(seed []byte, k secretKey) ([]byte, error) {
+	if sc.sealForm != nil {
+		return sc.sealForm(k)
+	}
+	return append([]byte(nil), seed...), nil
 }
 
 type sigKey struct{ sig.PrivateKey }
@@ -49,7 +73,7 @@ var kinds = map[alg.Kind]func(a *alg.Alg) (scheme, error){
 		if err != nil {
 			return scheme{}, err
 		}
-		return scheme{
+		sc := scheme{
 			alg:      a,
 			generate: s.GenerateSeed,
 			load: func(seed []byte) (secretKey, error) {
@@ -57,7 +81,17 @@ var kinds = map[alg.Kind]func(a *alg.Alg) (scheme, error){
 				return sigKey{k}, err
 			},
 			parsePub: func(pub []byte) (any, error) { return s.NewPublicKey(pub) },
-		}, nil
+		}
+		if fs, ok := s.(sig.FormScheme); ok {
+			// Ed25519: seal seed ‖ A, so that a cache miss costs no scalar
+			// multiplication (records holding only the seed still load).
+			sc.sealForm = func(k secretKey) ([]byte, error) { return fs.SecretForm(k.(sigKey).PrivateKey) }
+			sc.loadForm = func(form []byte) (secretKey, error) {
+				k, err := fs.NewPrivateKeyFromForm(form)
+				return sigKey{k}, err
+			}
+		}
+		return sc, nil
 	},
 	alg.KindKEM: func(a *alg.Alg) (scheme, error) {
 		s, err := wrap.For(a.Name)

@@ -226,3 +226,46 @@ func TestSUPERCOP(t *testing.T) {
 		}
 	}
 }
+
+// TestEd25519SecretForm: a key loaded from its secret form (seed ‖ A)
+// signs exactly as the key loaded from its seed, for the RFC 8032 §7.1
+// keys; wrong lengths and destroyed keys are refused.
+func TestEd25519SecretForm(t *testing.T) {
+	fs := ed25519For(t).(FormScheme)
+	for _, v := range rfc8032Vectors {
+		k, err := fs.NewPrivateKey(mustHex(t, v.seed))
+		if err != nil {
+			t.Fatal(err)
+		}
+		form, err := fs.SecretForm(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(form[32:], mustHex(t, v.pub)) {
+			t.Fatalf("%s: form does not end with the public key", v.name)
+		}
+		kf, err := fs.NewPrivateKeyFromForm(form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := kf.Sign(mustHex(t, v.message), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, mustHex(t, v.sig)) {
+			t.Errorf("%s: signature from the form\n got %x\nwant %s", v.name, got, v.sig)
+		}
+		if !bytes.Equal(kf.Public().Bytes(), mustHex(t, v.pub)) {
+			t.Errorf("%s: public key from the form differs", v.name)
+		}
+		k.Destroy()
+		if _, err := fs.SecretForm(k); !errors.Is(err, ErrKeyDestroyed) {
+			t.Errorf("SecretForm of a destroyed key: %v, want ErrKeyDestroyed", err)
+		}
+	}
+	for _, n := range []int{0, 32, 63, 65} {
+		if _, err := fs.NewPrivateKeyFromForm(make([]byte, n)); !errors.Is(err, ErrKeySize) {
+			t.Errorf("form of %d bytes: %v, want ErrKeySize", n, err)
+		}
+	}
+}

@@ -58,6 +58,23 @@ type Scheme interface {
 	NewPublicKey(pub []byte) (PublicKey, error)
 }
 
+// FormScheme is a Scheme whose private keys also load from a longer secret
+// form that spares the work of deriving them from the seed (Ed25519: seed ‖
+// A, without the scalar multiplication that gives A).
+//
+// The form is trusted as it is: a form whose public part does not belong to
+// its seed makes signatures that leak the private key (the Ed25519
+// mismatched-public-key attack). Load only forms from an authenticated
+// source that only SecretForm fills, such as a sealed record.
+type FormScheme interface {
+	Scheme
+	// SecretForm returns k's secret form. It is as secret as the seed.
+	SecretForm(k PrivateKey) ([]byte, error)
+	// NewPrivateKeyFromForm loads a form made by SecretForm (an error
+	// wrapping ErrKeySize for a wrong length). The key keeps its own copy.
+	NewPrivateKeyFromForm(form []byte) (PrivateKey, error)
+}
+
 // PrivateKey signs messages. It is safe for concurrent use, Destroy included:
 // a Sign running concurrently with Destroy either completes normally or
 // returns ErrKeyDestroyed.
