@@ -1,23 +1,22 @@
 // Package loadgen is the engine of `ron-kms bench`: it drives a running
-// ron-kms server with one operation from many keep-alive clients for a fixed
-// duration, or measures the same algorithm in-process with no service (raw
+// ron-kms server with one operation, or a weighted mix of them, from many
+// keep-alive clients for a fixed duration, closed loop or paced at a target
+// rate, or measures the same algorithms in-process with no service (raw
 // mode), and reports throughput, exact request latency percentiles and
-// errors by contract code.
+// errors by contract code, in total and per operation.
 //
 // Everything is bounded: every worker stops starting requests once the
-// duration has passed, and the engine talks only to the client it is given.
+// duration has passed, and the engine talks only to the server it is given.
 // Nothing here fails on timing; the figures are for people.
 package loadgen
 
 import (
-	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"slices"
 	"sort"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/ron-kms/ron-kms/client"
@@ -27,10 +26,16 @@ import (
 // default.
 type Config struct {
 	// Op is one of Ops(): sign, verify, sign-batch, verify-batch, wrap,
-	// unwrap, encrypt.
+	// unwrap, encrypt. Exactly one of Op and Mix is given.
 	Op string
-	// Alg is the key algorithm; default: ed25519 for signature operations,
-	// mlkem768-x25519 for wrap and unwrap, aes-256-gcm for encrypt.
+	// Mix runs several operations: each worker walks a fixed cycle in
+	// which every operation appears in proportion to its weight (see
+	// ParseMix). Exactly one of Op and Mix is given.
+	Mix []OpWeight
+	// Alg is the key algorithm of the operations of its kind (signature,
+	// KEM, symmetric); the others use their default: ed25519 for signature
+	// operations, mlkem768-x25519 for wrap and unwrap, aes-256-gcm for
+	// encrypt. An Alg that fits no operation of the run is an error.
 	Alg string
 	// PayloadBytes > 0 signs a random message_b64 of that many bytes; 0 signs
 	// a 32-byte payload_b3 digest. For wrap, unwrap and encrypt it is the
@@ -47,9 +52,32 @@ type Config struct {
 	// Duration is how long workers start new requests (default
 	// DefaultDuration).
 	Duration time.Duration
-	// Keys is the number of keys created first; requests are spread over
-	// them round robin (default 1).
+	// Rate > 0 paces the run at Rate requests per second across all
+	// workers, latency counted from each request's scheduled time; 0 (the
+	// default) runs closed loop: each worker sends its next request as soon
+	// as the last one is answered. A paced worker has one request in
+	// flight, so Concurrency must exceed Rate × latency for the rate to be
+	// reached.
+	Rate float64
+	// Keys is the number of keys created first, per algorithm of the run;
+	// requests are spread over them (default 1). With KIDs it is instead
+	// the number of keys of the file that verify, verify-batch and unwrap
+	// make fixtures for, and spread over.
 	Keys int
+	// KIDs are existing keys to use instead of creating any (service mode
+	// only; see ReadKIDs): every operation spreads over the kids of its
+	// algorithm, and every operation's algorithm must have some. Preparing
+	// sends no request per kid, except one for each of at most Keys kids
+	// of an operation that needs a fixture (a signature to verify, an
+	// envelope to unwrap). The server is not asked whether the kids exist:
+	// a missing one is counted as NotFound.
+	KIDs []string
+	// KeySpread is SpreadRoundRobin or SpreadRandom; default SpreadRandom
+	// with KIDs, SpreadRoundRobin without.
+	KeySpread string
+	// Driver is DriverLean or DriverNetHTTP; default DriverLean for an
+	// http:// address and DriverNetHTTP for https://. Raw mode has none.
+	Driver string
 	// Tenant and Purpose name the created keys (default "bench", "load").
 	Tenant, Purpose string
 }
@@ -62,6 +90,9 @@ const (
 	DefaultDataBytes   = 32
 )
 
+// MixOp is the Op of a Result of a mix.
+const MixOp = "mix"
+
 // Progress is called about ten times a second during a run with the time
 // elapsed and the requests completed so far (successful or not). It must
 // return quickly.
@@ -71,10 +102,12 @@ type Progress func(elapsed time.Duration, requests int64)
 // requests and successful items (a batch request counts once in Requests and
 // once per successful item in Items; other requests count once in each).
 // Latency covers every completed request, failed ones included. Errors
-// counts failures by contract code (client.Error Body.Code, or the item
+// counts failures by contract code (the error envelope's code, or the item
 // error's code within a batch), "transport" for a request that got no
 // contract answer, and "VerifyFailed" for a signature the service or the raw
-// scheme refused.
+// scheme refused. PerOp holds the same figures for each operation of the
+// run (one entry when there is no mix); the fields above it are the totals.
+// For a mix, Op is MixOp and Alg is empty.
 type Result struct {
 	Mode           string           `json:"mode"` // "service" or "raw"
 	Op             string           `json:"op"`
@@ -84,6 +117,40 @@ type Result struct {
 	Concurrency    int              `json:"concurrency"`
 	Keys           int              `json:"keys"`
 	Elapsed        time.Duration    `json:"elapsed_ns"`
+	Requests       int64            `json:"requests"`
+	Items          int64            `json:"items"`
+	OpsPerSec      float64          `json:"ops_per_sec"`
+	RequestsPerSec float64          `json:"requests_per_sec"`
+	Latency        Latency          `json:"latency"`
+	Errors         map[string]int64 `json:"errors"`
+	ErrorTotal     int64            `json:"error_total"`
+
+	// Mix is the run's mix; absent for a single operation.
+	Mix []OpWeight `json:"mix,omitempty"`
+	// Driver is DriverLean or DriverNetHTTP; absent in raw mode.
+	Driver string `json:"driver,omitempty"`
+	// KeySpread is how requests picked their keys: SpreadRoundRobin or
+	// SpreadRandom.
+	KeySpread string `json:"key_spread"`
+	// TargetRate is Config.Rate: 0 for a closed-loop run. AchievedRate
+	// counts every completed request, failed ones included, per second of
+	// Elapsed. Missed counts the requests a paced run had due before its
+	// end but never sent, its workers being too far behind.
+	TargetRate   float64 `json:"target_rate"`
+	AchievedRate float64 `json:"achieved_rate"`
+	Missed       int64   `json:"missed"`
+	// PerOp maps each operation of the run to its own figures.
+	PerOp map[string]OpResult `json:"per_op"`
+}
+
+// OpResult is what a run measured of one of its operations, with the same
+// meaning as the totals of Result.
+type OpResult struct {
+	Alg            string           `json:"alg"`
+	PayloadBytes   int              `json:"payload_bytes"`
+	Batch          int              `json:"batch"`
+	Weight         int              `json:"weight"`
+	Keys           int              `json:"keys"`
 	Requests       int64            `json:"requests"`
 	Items          int64            `json:"items"`
 	OpsPerSec      float64          `json:"ops_per_sec"`
@@ -133,7 +200,7 @@ func NewHTTPClient(concurrency int) *http.Client {
 			MaxIdleConnsPerHost: 2 * concurrency,
 			IdleConnTimeout:     time.Minute,
 		},
-		Timeout: 30 * time.Second,
+		Timeout: requestTimeout,
 	}
 }
 
@@ -149,97 +216,6 @@ type outcome struct {
 // failed is the outcome of a request that failed as a whole.
 func failed(err error) outcome { return outcome{codes: []string{codeOf(err)}} }
 
-// call performs one request (or one raw operation) for worker w on its n-th
-// call.
-type call func(ctx context.Context, w, n int) outcome
-
-// tally is one worker's private record; workers never share one.
-type tally struct {
-	requests, items int64
-	lat             []time.Duration
-	errs            map[string]int64
-}
-
-// latencyPrealloc is each worker's initial latency capacity: a worker that
-// makes more requests grows its slice (amortized, rare).
-const latencyPrealloc = 1 << 14
-
-// drive runs fn on workers goroutines until d has passed and gathers the
-// tallies into r. progress may be nil.
-func drive(ctx context.Context, workers int, d time.Duration, fn call, progress Progress, r *Result) {
-	var (
-		done  atomic.Int64
-		wg    sync.WaitGroup
-		tally = make([]tally, workers)
-	)
-	start := time.Now()
-	deadline := start.Add(d)
-	stop := make(chan struct{})
-	var pwg sync.WaitGroup
-	if progress != nil {
-		pwg.Go(func() {
-			t := time.NewTicker(100 * time.Millisecond)
-			defer t.Stop()
-			for {
-				select {
-				case <-stop:
-					return
-				case <-t.C:
-					progress(time.Since(start), done.Load())
-				}
-			}
-		})
-	}
-	for w := range workers {
-		wg.Go(func() {
-			tl := &tally[w]
-			tl.lat = make([]time.Duration, 0, latencyPrealloc)
-			tl.errs = map[string]int64{}
-			for n := 0; ctx.Err() == nil; n++ {
-				t0 := time.Now()
-				if !t0.Before(deadline) {
-					return
-				}
-				o := fn(ctx, w, n)
-				tl.lat = append(tl.lat, time.Since(t0))
-				done.Add(1)
-				tl.items += int64(o.items)
-				if o.ok {
-					tl.requests++
-				}
-				for _, c := range o.codes {
-					tl.errs[c]++
-				}
-			}
-		})
-	}
-	wg.Wait()
-	r.Elapsed = time.Since(start)
-	close(stop)
-	pwg.Wait()
-	if progress != nil {
-		progress(r.Elapsed, done.Load())
-	}
-
-	var all []time.Duration
-	r.Errors = map[string]int64{}
-	for i := range tally {
-		tl := &tally[i]
-		r.Requests += tl.requests
-		r.Items += tl.items
-		all = append(all, tl.lat...)
-		for c, k := range tl.errs {
-			r.Errors[c] += k
-			r.ErrorTotal += k
-		}
-	}
-	r.Latency = Percentiles(all)
-	if s := r.Elapsed.Seconds(); s > 0 {
-		r.OpsPerSec = float64(r.Items) / s
-		r.RequestsPerSec = float64(r.Requests) / s
-	}
-}
-
 // codeOf names err for Result.Errors: its contract code, else "transport".
 func codeOf(err error) string {
 	var ce *client.Error
@@ -252,22 +228,43 @@ func codeOf(err error) string {
 // codeVerifyFailed counts signatures that did not verify.
 const codeVerifyFailed = "VerifyFailed"
 
+// opRun is one operation of a run with its own settings: Op, Alg,
+// PayloadBytes and Batch of cfg are the operation's.
+type opRun struct {
+	cfg    Config
+	spec   *opSpec
+	weight int
+	keys   int // how many keys it spreads over, once prepared
+}
+
 // normalize fills in the defaults of c and checks it against the operation
-// table. raw selects the raw-mode concurrency default.
-func (c Config) normalize(raw bool, rawConcurrency int) (Config, *opSpec, error) {
-	spec, ok := opTable[c.Op]
-	if !ok {
-		return c, nil, fmt.Errorf("loadgen: unknown op %q (want one of %v)", c.Op, Ops())
+// table, and returns the operations of the run in mix order. raw selects the
+// raw-mode concurrency default.
+func (c Config) normalize(raw bool, rawConcurrency int) (Config, []opRun, error) {
+	mix := c.Mix
+	switch {
+	case c.Op != "" && len(mix) > 0:
+		return c, nil, errors.New("loadgen: give an op or a mix, not both")
+	case len(mix) == 0:
+		if _, ok := opTable[c.Op]; !ok {
+			return c, nil, fmt.Errorf("loadgen: unknown op %q (want one of %v)", c.Op, Ops())
+		}
+		mix = []OpWeight{{Op: c.Op, Weight: 1}}
+	default:
+		if err := checkMix(mix); err != nil {
+			return c, nil, err
+		}
 	}
-	if c.Alg == "" {
-		c.Alg = spec.defaultAlg
+	if c.Alg != "" {
+		fits := false
+		for _, m := range mix {
+			fits = fits || opTable[m.Op].check(c.Alg) == nil
+		}
+		if !fits {
+			return c, nil, opTable[mix[0].Op].check(c.Alg)
+		}
 	}
-	if err := spec.check(c.Alg); err != nil {
-		return c, nil, err
-	}
-	if !spec.batched {
-		c.Batch = 1
-	} else if c.Batch == 0 {
+	if c.Batch == 0 {
 		c.Batch = DefaultBatch
 	}
 	if c.Batch < 1 || c.Batch > maxBatch {
@@ -288,6 +285,9 @@ func (c Config) normalize(raw bool, rawConcurrency int) (Config, *opSpec, error)
 	if c.Duration < 0 {
 		return c, nil, fmt.Errorf("loadgen: duration %v is negative", c.Duration)
 	}
+	if !(c.Rate >= 0) || math.IsInf(c.Rate, 1) {
+		return c, nil, fmt.Errorf("loadgen: rate %v is not a finite non-negative number", c.Rate)
+	}
 	if c.Keys == 0 {
 		c.Keys = 1
 	}
@@ -297,11 +297,18 @@ func (c Config) normalize(raw bool, rawConcurrency int) (Config, *opSpec, error)
 	if c.PayloadBytes < 0 {
 		return c, nil, fmt.Errorf("loadgen: payload bytes %d is negative", c.PayloadBytes)
 	}
-	if !spec.signature && c.PayloadBytes == 0 {
-		c.PayloadBytes = DefaultDataBytes
+	if raw && len(c.KIDs) > 0 {
+		return c, nil, errors.New("loadgen: a kids file names keys on a server; raw mode has none")
 	}
-	if lim := spec.maxPayload; c.PayloadBytes > lim {
-		return c, nil, fmt.Errorf("loadgen: %s payload of %d bytes is over the limit of %d", c.Op, c.PayloadBytes, lim)
+	switch c.KeySpread {
+	case "":
+		c.KeySpread = SpreadRoundRobin
+		if len(c.KIDs) > 0 {
+			c.KeySpread = SpreadRandom
+		}
+	case SpreadRoundRobin, SpreadRandom:
+	default:
+		return c, nil, fmt.Errorf("loadgen: key spread %q: want %s or %s", c.KeySpread, SpreadRoundRobin, SpreadRandom)
 	}
 	if c.Tenant == "" {
 		c.Tenant = "bench"
@@ -309,15 +316,76 @@ func (c Config) normalize(raw bool, rawConcurrency int) (Config, *opSpec, error)
 	if c.Purpose == "" {
 		c.Purpose = "load"
 	}
-	return c, spec, nil
+	ops := make([]opRun, len(mix))
+	for i, m := range mix {
+		spec := opTable[m.Op]
+		oc := c
+		oc.Op, oc.Mix, oc.Alg = m.Op, nil, spec.defaultAlg
+		if c.Alg != "" && spec.check(c.Alg) == nil {
+			oc.Alg = c.Alg
+		}
+		if !spec.batched {
+			oc.Batch = 1
+		}
+		if !spec.signature && oc.PayloadBytes == 0 {
+			oc.PayloadBytes = DefaultDataBytes
+		}
+		if lim := spec.maxPayload; oc.PayloadBytes > lim {
+			return c, nil, fmt.Errorf("loadgen: %s payload of %d bytes is over the limit of %d", m.Op, oc.PayloadBytes, lim)
+		}
+		ops[i] = opRun{cfg: oc, spec: spec, weight: m.Weight}
+	}
+	if len(c.Mix) == 0 {
+		// A single operation reports its own settings, as it always has.
+		c.Alg, c.Batch, c.PayloadBytes = ops[0].cfg.Alg, ops[0].cfg.Batch, ops[0].cfg.PayloadBytes
+	} else if !slices.ContainsFunc(ops, func(o opRun) bool { return o.spec.batched }) {
+		c.Batch = 1
+	}
+	return c, ops, nil
 }
 
 // maxKeys bounds --keys: key creation is part of the setup, not the load.
 const maxKeys = 10000
 
-func (c Config) result(mode string) Result {
-	return Result{Mode: mode, Op: c.Op, Alg: c.Alg, PayloadBytes: c.PayloadBytes,
-		Batch: c.Batch, Concurrency: c.Concurrency, Keys: c.Keys}
+// result is the Result of a run of ops under c, keys being the number of
+// distinct keys the run spread over (each operation's is in its opRun).
+func (c Config) result(mode, driver string, ops []opRun, keys int, d driven) Result {
+	r := Result{Mode: mode, Op: c.Op, Alg: c.Alg, PayloadBytes: c.PayloadBytes,
+		Batch: c.Batch, Concurrency: c.Concurrency, Keys: keys, Elapsed: d.elapsed,
+		Mix: c.Mix, Driver: driver, KeySpread: c.KeySpread, TargetRate: c.Rate, Missed: d.missed,
+		Errors: map[string]int64{}, PerOp: make(map[string]OpResult, len(ops))}
+	if len(c.Mix) > 0 {
+		r.Op, r.Alg = MixOp, ""
+	}
+	secs := d.elapsed.Seconds()
+	perSec := func(n int64) float64 {
+		if secs <= 0 {
+			return 0
+		}
+		return float64(n) / secs
+	}
+	var all []time.Duration
+	for i, o := range ops {
+		t := &d.ops[i]
+		all = append(all, t.lat...)
+		or := OpResult{Alg: o.cfg.Alg, PayloadBytes: o.cfg.PayloadBytes, Batch: o.cfg.Batch, Weight: o.weight,
+			Keys: o.keys, Requests: t.requests, Items: t.items,
+			OpsPerSec: perSec(t.items), RequestsPerSec: perSec(t.requests),
+			Latency: Percentiles(t.lat), Errors: map[string]int64{}}
+		for code, k := range t.errs {
+			or.Errors[code] += k
+			or.ErrorTotal += k
+			r.Errors[code] += k
+		}
+		r.PerOp[o.cfg.Op] = or
+		r.Requests += t.requests
+		r.Items += t.items
+		r.ErrorTotal += or.ErrorTotal
+	}
+	r.Latency = Percentiles(all)
+	r.OpsPerSec, r.RequestsPerSec = perSec(r.Items), perSec(r.Requests)
+	r.AchievedRate = perSec(r.Latency.Count)
+	return r
 }
 
 // Ops returns the operation names, sorted.
@@ -328,4 +396,15 @@ func Ops() []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// workload turns the operations of a run into what drive needs: the calls
+// and the weighted cycle.
+func workload(c Config, ops []opRun, calls []call, tr func() transport) driveSpec {
+	weights := make([]int, len(ops))
+	for i, o := range ops {
+		weights[i] = o.weight
+	}
+	return driveSpec{workers: c.Concurrency, duration: c.Duration, rate: c.Rate,
+		random: c.KeySpread == SpreadRandom, calls: calls, seq: cycle(weights), transport: tr}
 }

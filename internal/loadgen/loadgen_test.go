@@ -26,8 +26,16 @@ const (
 
 // testServer is a served memory-store ron-kms on a loopback listener.
 type testServer struct {
-	url string
-	c   *client.Client
+	url   string
+	token string
+	c     *client.Client
+}
+
+// target is the server as a Target, with a net/http client of its own.
+func (s *testServer) target(t *testing.T) Target {
+	hc := NewHTTPClient(testConcurrency)
+	t.Cleanup(hc.CloseIdleConnections)
+	return Target{Addr: s.url, Token: s.token, HTTPClient: hc}
 }
 
 func startServer(t *testing.T) *testServer {
@@ -63,7 +71,7 @@ func startServer(t *testing.T) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testServer{url: url, c: c}
+	return &testServer{url: url, token: srv.AmnesiaAdminToken(), c: c}
 }
 
 // opsTotal reads kms_ops_total{alg,op} from the server's /metrics (0 when
@@ -95,7 +103,7 @@ func (s *testServer) opsTotal(t *testing.T, op, alg string) int64 {
 func run(t *testing.T, s *testServer, cfg Config) Result {
 	t.Helper()
 	cfg.Duration, cfg.Concurrency = testDuration, testConcurrency
-	p, err := Prepare(context.Background(), s.c, cfg)
+	p, err := Prepare(context.Background(), s.target(t), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,15 +160,70 @@ func TestSignBatchCounts(t *testing.T) {
 	}
 }
 
-// TestEveryServiceOp runs each operation with its default algorithm and
-// expects no errors.
+// TestEveryServiceOp runs each operation with its default algorithm through
+// both drivers and expects no errors, and as many items as the server
+// counted for the operations it counts.
 func TestEveryServiceOp(t *testing.T) {
 	s := startServer(t)
-	for _, op := range Ops() {
-		t.Run(op, func(t *testing.T) {
-			r := run(t, s, Config{Op: op, Batch: 4, Keys: 2})
-			checkClean(t, r)
-		})
+	for _, driver := range []string{DriverLean, DriverNetHTTP} {
+		for _, op := range Ops() {
+			t.Run(driver+"/"+op, func(t *testing.T) {
+				r := run(t, s, Config{Op: op, Batch: 4, Keys: 2, Driver: driver})
+				checkClean(t, r)
+				if r.Driver != driver {
+					t.Errorf("driver %q", r.Driver)
+				}
+				if pr := r.PerOp[op]; pr.Requests != r.Requests || pr.Items != r.Items || pr.Latency != r.Latency {
+					t.Errorf("per_op %+v differs from the totals %+v", pr, r)
+				}
+			})
+		}
+	}
+}
+
+// TestChunkedBatches: 64-item batch answers are over 2 KB, which net/http's
+// server sends chunked; the lean driver still counts every item, and the
+// server agrees.
+func TestChunkedBatches(t *testing.T) {
+	s := startServer(t)
+	r := run(t, s, Config{Op: "sign-batch", Batch: 64, Keys: 3, Driver: DriverLean})
+	checkClean(t, r)
+	if r.Items != 64*r.Requests {
+		t.Errorf("%d items for %d batch requests of 64", r.Items, r.Requests)
+	}
+	if got := s.opsTotal(t, "sign_batch", "ed25519"); got != r.Items {
+		t.Errorf("server counted %d batch signatures, engine %d", got, r.Items)
+	}
+	r = run(t, s, Config{Op: "verify-batch", Batch: 64, Keys: 3, Driver: DriverLean})
+	checkClean(t, r)
+	if r.Items != 64*r.Requests {
+		t.Errorf("%d items for %d verify batches of 64", r.Items, r.Requests)
+	}
+}
+
+// TestVerifyFailed: a signature that does not verify is a 200 answer with
+// ok false, counted as VerifyFailed by both drivers, singly and in batches.
+func TestVerifyFailed(t *testing.T) {
+	s := startServer(t)
+	for _, driver := range []string{DriverLean, DriverNetHTTP} {
+		for _, op := range []string{"verify", "verify-batch"} {
+			t.Run(driver+"/"+op, func(t *testing.T) {
+				p, err := Prepare(context.Background(), s.target(t),
+					Config{Op: op, Batch: 2, Keys: 2, Driver: driver, Concurrency: testConcurrency, Duration: testDuration})
+				if err != nil {
+					t.Fatal(err)
+				}
+				o := p.ops[0]
+				o.sigs[0], o.sigs[1] = o.sigs[1], o.sigs[0] // each key gets the other's signature
+				r := p.Run(context.Background(), nil)
+				if r.Items != 0 || r.Errors[codeVerifyFailed] == 0 || len(r.Errors) != 1 {
+					t.Errorf("%d items, errors %v: want VerifyFailed only", r.Items, r.Errors)
+				}
+				if r.Requests == 0 {
+					t.Error("answered requests not counted")
+				}
+			})
+		}
 	}
 }
 
@@ -169,12 +232,12 @@ func TestEveryServiceOp(t *testing.T) {
 func TestErrorsByCode(t *testing.T) {
 	s := startServer(t)
 	ctx := context.Background()
-	p, err := Prepare(ctx, s.c, Config{Op: "verify", Concurrency: testConcurrency, Duration: testDuration})
+	p, err := Prepare(ctx, s.target(t), Config{Op: "verify", Concurrency: testConcurrency, Duration: testDuration})
 	if err != nil {
 		t.Fatal(err)
 	}
-	kid := p.KIDs[0]
-	p.KIDs[0] = kid[:strings.LastIndex(kid, "/")+1] + "00000000-0000-4000-8000-000000000000#v1"
+	kids := p.ops[0].kids
+	kids[0] = kids[0][:strings.LastIndex(kids[0], "/")+1] + "00000000-0000-4000-8000-000000000000#v1"
 	r := p.Run(ctx, nil)
 	if r.Errors[string(api.CodeNotFound)] == 0 {
 		t.Fatalf("no NotFound counted: %v", r.Errors)
@@ -199,25 +262,29 @@ func TestCodeOf(t *testing.T) {
 	}
 }
 
-// TestTransportErrors: a server that is gone is counted as "transport".
+// TestTransportErrors: a server that is gone is counted as "transport", by
+// both drivers.
 func TestTransportErrors(t *testing.T) {
 	s := startServer(t)
-	p, err := Prepare(context.Background(), s.c, Config{Op: "sign", Concurrency: 2, Duration: 50 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	if p.c, err = client.New("http://"+addr, "", NewHTTPClient(2)); err != nil {
-		t.Fatal(err)
-	}
-	r := p.Run(context.Background(), nil)
-	if r.Errors["transport"] == 0 || r.Requests != 0 {
-		t.Errorf("errors %v, %d requests", r.Errors, r.Requests)
+	for _, driver := range []string{DriverLean, DriverNetHTTP} {
+		t.Run(driver, func(t *testing.T) {
+			p, err := Prepare(context.Background(), s.target(t),
+				Config{Op: "sign", Concurrency: 2, Duration: 50 * time.Millisecond, Driver: driver})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			addr := ln.Addr().String()
+			ln.Close()
+			p.dial, p.base = addr, "http://"+addr
+			r := p.Run(context.Background(), nil)
+			if r.Errors["transport"] == 0 || r.Requests != 0 {
+				t.Errorf("errors %v, %d requests", r.Errors, r.Requests)
+			}
+		})
 	}
 }
 
@@ -252,6 +319,13 @@ func TestConfigChecks(t *testing.T) {
 		{Op: "sign-batch", Batch: api.MaxBatch + 1},
 		{Op: "wrap", PayloadBytes: api.MaxDataKey + 1},
 		{Op: "sign", Concurrency: -1},
+		{Op: "sign", Mix: []OpWeight{{"verify", 1}}},
+		{Mix: []OpWeight{{"sign", 1}, {"sign", 2}}},
+		{Mix: []OpWeight{{"sign", 0}}},
+		{Mix: []OpWeight{{"sign", 1}, {"wrap", 1}}, PayloadBytes: api.MaxDataKey + 1},
+		{Op: "sign", Rate: -1},
+		{Op: "sign", KeySpread: "zigzag"},
+		{Op: "sign", KIDs: []string{"a/b/ed25519/0190a0b0-0000-7000-8000-000000000001"}},
 	} {
 		if _, err := RunRaw(context.Background(), cfg, nil); err == nil {
 			t.Errorf("%+v accepted", cfg)

@@ -13,25 +13,31 @@ import (
 	"github.com/ron-kms/ron-kms/internal/wrap"
 )
 
-// RunRaw measures cfg.Op with cfg.Alg in-process, with no service: the
-// baseline that service figures are a fraction of. Ed25519 signing and
-// verification use crypto/ed25519 directly; other signature algorithms,
-// batch verification, wrap and unwrap use the project's internal/sig and
-// internal/wrap schemes, encrypt internal/symm. Concurrency defaults to
-// runtime.GOMAXPROCS. Keys are generated in memory and never leave the
-// process. A batched operation performs Batch operations per "request".
+// RunRaw measures cfg.Op (or each operation of cfg.Mix) with its algorithm
+// in-process, with no service: the baseline that service figures are a
+// fraction of. Ed25519 signing and verification use crypto/ed25519
+// directly; other signature algorithms, batch verification, wrap and unwrap
+// use the project's internal/sig and internal/wrap schemes, encrypt
+// internal/symm. Concurrency defaults to runtime.GOMAXPROCS; Rate paces the
+// operations as it paces requests. Keys (Keys of each operation) are
+// generated in memory and never leave the process; KIDs are refused. A
+// batched operation performs Batch operations per "request".
 func RunRaw(ctx context.Context, cfg Config, progress Progress) (Result, error) {
-	cfg, spec, err := cfg.normalize(true, runtime.GOMAXPROCS(0))
+	cfg, ops, err := cfg.normalize(true, runtime.GOMAXPROCS(0))
 	if err != nil {
 		return Result{}, err
 	}
-	fn, err := spec.raw(cfg)
-	if err != nil {
-		return Result{}, err
+	calls := make([]call, len(ops))
+	keys := 0
+	for i := range ops {
+		if calls[i], err = ops[i].spec.raw(ops[i].cfg); err != nil {
+			return Result{}, err
+		}
+		ops[i].keys = ops[i].cfg.Keys
+		keys += ops[i].keys
 	}
-	r := cfg.result("raw")
-	drive(ctx, cfg.Concurrency, cfg.Duration, fn, progress, &r)
-	return r, nil
+	d := drive(ctx, workload(cfg, ops, calls, nil), progress)
+	return cfg.result("raw", "", ops, keys, d), nil
 }
 
 // rawName is the key name bound into raw envelopes and ciphertexts.
@@ -115,9 +121,9 @@ func rawSign(cfg Config) (call, error) {
 		return nil, err
 	}
 	msg := rawMessage(cfg)
-	return func(_ context.Context, w, n int) outcome {
+	return func(_ context.Context, w *worker) outcome {
 		for j := range cfg.Batch {
-			if _, err := keys[(w+n+j)%len(keys)].sign(msg); err != nil {
+			if _, err := keys[w.slot(j, cfg.Batch, len(keys))].sign(msg); err != nil {
 				return rawOutcome(0, err)
 			}
 		}
@@ -146,8 +152,8 @@ func rawVerify(cfg Config) (call, error) {
 	if err != nil {
 		return nil, err
 	}
-	return func(_ context.Context, w, n int) outcome {
-		i := (w + n) % len(keys)
+	return func(_ context.Context, w *worker) outcome {
+		i := w.index(len(keys))
 		if err := keys[i].verify(msg, sigs[i]); err != nil {
 			return outcome{codes: []string{codeVerifyFailed}}
 		}
@@ -160,10 +166,10 @@ func rawVerifyBatch(cfg Config) (call, error) {
 	if err != nil {
 		return nil, err
 	}
-	return func(_ context.Context, w, n int) outcome {
+	return func(_ context.Context, w *worker) outcome {
 		items := make([]sig.BatchItem, cfg.Batch)
 		for j := range items {
-			i := (w + n + j) % len(keys)
+			i := w.slot(j, cfg.Batch, len(keys))
 			items[j] = sig.BatchItem{Key: keys[i].pub, Message: msg, Signature: sigs[i]}
 		}
 		_, errs := sig.VerifyBatch(items)
@@ -207,8 +213,8 @@ func rawWrap(cfg Config) (call, error) {
 		return nil, err
 	}
 	name, data := rawName(cfg.Alg), rawData(cfg)
-	return func(_ context.Context, w, n int) outcome {
-		_, err := wrap.Wrap(keys[(w+n)%len(keys)].Public(), name, 1, nil, data)
+	return func(_ context.Context, w *worker) outcome {
+		_, err := wrap.Wrap(keys[w.index(len(keys))].Public(), name, 1, nil, data)
 		return rawOutcome(1, err)
 	}, nil
 }
@@ -225,8 +231,8 @@ func rawUnwrap(cfg Config) (call, error) {
 			return nil, fmt.Errorf("loadgen: raw wrap fixture: %w", err)
 		}
 	}
-	return func(_ context.Context, w, n int) outcome {
-		i := (w + n) % len(keys)
+	return func(_ context.Context, w *worker) outcome {
+		i := w.index(len(keys))
 		// Parse each time, as the service does with every request.
 		env, err := wrap.Parse(envs[i])
 		if err == nil {
@@ -249,8 +255,8 @@ func rawEncrypt(cfg Config) (call, error) {
 		keys[i] = k
 	}
 	name, data := rawName(cfg.Alg), rawData(cfg)
-	return func(_ context.Context, w, n int) outcome {
-		_, err := keys[(w+n)%len(keys)].Encrypt(name, 1, data, nil)
+	return func(_ context.Context, w *worker) outcome {
+		_, err := keys[w.index(len(keys))].Encrypt(name, 1, data, nil)
 		return rawOutcome(1, err)
 	}, nil
 }
