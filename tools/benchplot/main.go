@@ -73,6 +73,7 @@ func run(args []string, stderr io.Writer) int {
 	fs.Var(&o.Targets, "target", "target ratio to draw on ratio.png as `OP=LEVEL` or OP/ALG=LEVEL, e.g. sign=0.6 (repeatable)")
 	fs.StringVar(&o.LatencyOp, "latency-op", "sign", "service `op` whose latency latency.png and latency-rate.png show")
 	fs.StringVar(&o.LatencyAlg, "latency-alg", "", "only this `alg` of -latency-op (default: every algorithm)")
+	table := fs.Bool("table", false, "print the service results as a Markdown table, each with its paired raw run and their ratio, instead of plotting")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, usage)
 		fs.PrintDefaults()
@@ -82,6 +83,17 @@ func run(args []string, stderr io.Writer) int {
 			return 0
 		}
 		return 2
+	}
+	if *table && fs.NArg() > 0 {
+		rs, err := ReadFiles(fs.Args())
+		if err == nil {
+			err = writeTable(os.Stdout, rs)
+		}
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+		return 0
 	}
 	if out == "" || fs.NArg() == 0 {
 		fmt.Fprintln(stderr, "benchplot: need -out DIR and at least one FILE (-h for help)")

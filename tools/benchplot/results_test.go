@@ -132,3 +132,27 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestWriteTable(t *testing.T) {
+	rs, err := Parse("t.jsonl", []byte(`{"mode":"service","op":"sign","alg":"ed25519","batch":1,"concurrency":64,"keys":16,"ops_per_sec":9000,"latency":{"p50_ns":2000000,"p99_ns":5000000,"max_ns":9000000}}
+{"mode":"raw","op":"sign","alg":"ed25519","batch":1,"concurrency":1,"keys":1,"ops_per_sec":30000}
+{"mode":"service","op":"sign","alg":"ed25519","batch":1,"concurrency":64,"keys":16,"ops_per_sec":4000,"target_rate":4000,"label":"paced"}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	if err := writeTable(&b, rs); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	if len(lines) != 4 {
+		t.Fatalf("%d lines, want a header, a rule and 2 rows:\n%s", len(lines), b.String())
+	}
+	if !strings.Contains(lines[2], "| 9000 | 30000 | 0.300 | 2.000 | 5.000 | 9.000 |") {
+		t.Errorf("paired row: %s", lines[2])
+	}
+	if !strings.Contains(lines[3], "| paced |") || !strings.Contains(lines[3], "| 4000 | 16 | 4000 | - | - |") {
+		t.Errorf("unpaired paced row: %s", lines[3])
+	}
+}
