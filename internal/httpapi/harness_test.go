@@ -46,6 +46,11 @@ func newHarness(t testing.TB) *harness { return newHarnessWith(t, nil) }
 // newHarnessWith is newHarness with a keystore that reads now (time.Now
 // when nil); tokens are still checked against the real time.
 func newHarnessWith(t testing.TB, now func() time.Time) *harness {
+	return newHarnessAudited(t, now, nil)
+}
+
+// newHarnessAudited is newHarnessWith with an audit sink (nil: none).
+func newHarnessAudited(t testing.TB, now func() time.Time, sink Auditor) *harness {
 	t.Helper()
 	ctx := context.Background()
 	st, err := boltstore.Open(filepath.Join(t.TempDir(), "kms.db"))
@@ -78,6 +83,7 @@ func newHarnessWith(t testing.TB, now func() time.Time) *harness {
 	kekID := sealer.KEKID()
 	api, err := New(ks, auth, metrics.New(), log, Options{
 		BackupKEK: BackupKEK{Source: backup.KEKRootKey, ID: hex.EncodeToString(kekID[:])},
+		Audit:     sink,
 	})
 	if err != nil {
 		t.Fatal(err)
