@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"syscall"
 
@@ -103,6 +104,7 @@ func serve(cmd *cobra.Command, cfg server.Config, pprofListen string, log *slog.
 			return err
 		}
 	}
+	raiseGOMAXPROCS(log)
 	srv, err := server.Open(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -175,4 +177,28 @@ func applyConfig(fs *pflag.FlagSet, file string) error {
 		}
 	})
 	return ferr
+}
+
+// fsyncHeadroom is how many Ps serve adds to GOMAXPROCS: one each for the
+// audit log's writer and the store's committer while they wait in fsync.
+const fsyncHeadroom = 2
+
+// raiseGOMAXPROCS gives the Go scheduler fsyncHeadroom Ps more than the
+// CPUs the process may use, unless GOMAXPROCS is set in the environment.
+//
+// fsync(2) blocks in the kernel for a millisecond or more, and Go does not
+// know it will: the thread in the system call keeps its P until the
+// runtime's monitor takes it back, which can take up to 10 ms. On a server
+// with one CPU (GOMAXPROCS 1) every request then waits while the audit log
+// syncs, and the group commit that should share one fsync between the
+// requests that arrive meanwhile gets nothing to share: measured on one
+// CPU, 1,500 signatures/s with p99 0.2 to 0.9 s, against 4,500 to 5,900/s
+// and p99 25 to 45 ms with spare Ps. Extra Ps cost nothing while idle.
+func raiseGOMAXPROCS(log *slog.Logger) {
+	if os.Getenv("GOMAXPROCS") != "" {
+		return
+	}
+	n := runtime.GOMAXPROCS(0) + fsyncHeadroom
+	runtime.GOMAXPROCS(n)
+	log.Debug("GOMAXPROCS raised for fsync headroom", slog.Int("gomaxprocs", n))
 }
