@@ -8,12 +8,14 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/ron-kms/ron-kms/internal/keystore"
 	"github.com/ron-kms/ron-kms/internal/server"
 )
 
@@ -105,6 +107,7 @@ func serve(cmd *cobra.Command, cfg server.Config, pprofListen string, log *slog.
 		}
 	}
 	raiseGOMAXPROCS(log)
+	tuneGC(cfg.CacheSize, log)
 	srv, err := server.Open(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -201,4 +204,38 @@ func raiseGOMAXPROCS(log *slog.Logger) {
 	n := runtime.GOMAXPROCS(0) + fsyncHeadroom
 	runtime.GOMAXPROCS(n)
 	log.Debug("GOMAXPROCS raised for fsync headroom", slog.Int("gomaxprocs", n))
+}
+
+// GC settings of serve (tuneGC).
+const (
+	gcPercent = 400
+	// gcBaseBytes is the memory limit's allowance for everything but the
+	// key cache; gcBytesPerKey its allowance per cached key (a cached
+	// Ed25519 key takes about 1 KB; larger keys are rarer).
+	gcBaseBytes   = 256 << 20
+	gcBytesPerKey = 2 << 10
+)
+
+// tuneGC lets the heap grow to five times what is live (GOGC 400) instead
+// of twice, within a soft memory limit sized to the key cache, unless GOGC
+// or GOMEMLIMIT is set in the environment.
+//
+// A server's live heap is small (a few MB besides the key cache) and every
+// request allocates a few KB, so with the default the collector ran every
+// 150 ms, each cycle taking the CPU from requests for 5 ms: on one CPU at
+// half the maximum signing rate, p99 5.5 to 8.4 ms with the default, 2.2 to
+// 3.0 ms with GOGC 400 (memory store). The limit keeps a server with a full
+// cache from growing to five times its cache: the collector works harder
+// near it instead.
+func tuneGC(cacheSize int, log *slog.Logger) {
+	if os.Getenv("GOGC") != "" || os.Getenv("GOMEMLIMIT") != "" {
+		return
+	}
+	if cacheSize <= 0 {
+		cacheSize = keystore.DefaultCacheSize
+	}
+	limit := int64(gcBaseBytes) + int64(cacheSize)*gcBytesPerKey
+	debug.SetGCPercent(gcPercent)
+	debug.SetMemoryLimit(limit)
+	log.Debug("garbage collector tuned", slog.Int("gogc", gcPercent), slog.Int64("memory_limit", limit))
 }
