@@ -3,9 +3,15 @@
 //
 // Layout: bucket "data" maps each key to an 8-byte big-endian revision
 // followed by the value; bucket "meta" holds the store revision under
-// "revision" as 8 bytes big-endian. Every Apply is one bbolt read-write
-// transaction, fsynced before it returns (NoSync stays false). bbolt takes an
-// exclusive file lock, so one file is served by one process at a time.
+// "revision" as 8 bytes big-endian. bbolt takes an exclusive file lock, so
+// one file is served by one process at a time.
+//
+// Writes are group-committed (commit.go): one goroutine takes every Apply
+// waiting, runs them one after the other in one bbolt read-write
+// transaction, each with its own revision, and fsyncs once (NoSync stays
+// false) before any of them returns. An Apply that arrives while the store
+// is idle is committed at once, alone; under load, the Applies that arrive
+// during one fsync share the next.
 package boltstore
 
 import (
@@ -38,17 +44,24 @@ var (
 const lockTimeout = 1 * time.Second
 
 // Store is a storage.Store backed by a bbolt file. It is safe for concurrent
-// use. Reads run in parallel with each other and with one writer; Applies are
-// serialized.
+// use. Reads run in parallel with each other and with the writer; Applies
+// are committed by one goroutine, in batches.
 type Store struct {
 	db   *bolt.DB
 	path string
 
-	// wmu serializes Applies and Watch subscriptions, so that watch events
-	// are published in revision order. Lock order: wmu, then mu.
+	// applies carries each Apply to the committer goroutine (commitLoop),
+	// which stops when quit is closed and then closes stopped.
+	applies       chan *apply
+	quit, stopped chan struct{}
+
+	// wmu is held by the committer across a commit and the publication of
+	// its events, and by Watch to subscribe, so that a subscriber sees the
+	// events of exactly the commits that follow it, in revision order.
 	wmu sync.Mutex
-	// mu guards closed: operations hold it shared while they use db, and
-	// Close holds it exclusively.
+	// mu guards closed: operations hold it shared while they use db (an
+	// Apply until it is answered), and Close holds it exclusively. Lock
+	// order: mu, then wmu.
 	mu     sync.RWMutex
 	closed bool
 	hub    watch.Hub
@@ -81,7 +94,13 @@ func Open(path string) (*Store, error) {
 		db.Close()
 		return nil, unavailable(fmt.Errorf("open %s: %w", path, err))
 	}
-	return &Store{db: db, path: path}, nil
+	s := &Store{
+		db: db, path: path,
+		applies: make(chan *apply),
+		quit:    make(chan struct{}), stopped: make(chan struct{}),
+	}
+	go s.commitLoop()
+	return s, nil
 }
 
 // Path returns the file the store was opened on.
@@ -132,8 +151,10 @@ func (s *Store) List(ctx context.Context, prefix, startAfter string, limit int) 
 	return out, nil
 }
 
-// Apply implements storage.Store. It returns after the bbolt transaction is
-// committed and fsynced.
+// Apply implements storage.Store. It returns after the bbolt transaction
+// holding the mutations is committed and fsynced, and their events are
+// published. Once handed to the committer, an Apply is not interrupted by
+// ctx.
 func (s *Store) Apply(ctx context.Context, muts ...storage.Mutation) (int64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
@@ -141,64 +162,15 @@ func (s *Store) Apply(ctx context.Context, muts ...storage.Mutation) (int64, err
 	if err := storage.CheckMutations(muts); err != nil {
 		return 0, err
 	}
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
 		return 0, storage.ErrClosed
 	}
-
-	var (
-		rev int64
-		evs = make([]storage.Event, 0, len(muts))
-	)
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		data, meta := tx.Bucket(dataBucket), tx.Bucket(metaBucket)
-		cur, err := readRevision(meta)
-		if err != nil {
-			return err
-		}
-		exists := make([]bool, len(muts))
-		for i, m := range muts {
-			var have int64
-			if v := data.Get([]byte(m.Key)); v != nil {
-				if have, _, err = decode(v); err != nil {
-					return fmt.Errorf("key %q: %w", m.Key, err)
-				}
-				exists[i] = true
-			}
-			if err := storage.CheckExpect(m.Key, m.Expect, have); err != nil {
-				return err
-			}
-		}
-		rev = cur + 1
-		for i, m := range muts {
-			switch {
-			case m.Value == nil && !exists[i]:
-				continue
-			case m.Value == nil:
-				err = data.Delete([]byte(m.Key))
-				evs = append(evs, storage.Event{Key: m.Key, Revision: rev, Deleted: true})
-			default:
-				err = data.Put([]byte(m.Key), encode(rev, m.Value))
-				// The hub copies Value for each subscriber.
-				evs = append(evs, storage.Event{Key: m.Key, Value: m.Value, Revision: rev})
-			}
-			if err != nil {
-				return err
-			}
-		}
-		return meta.Put(revisionKey, binary.BigEndian.AppendUint64(nil, uint64(rev)))
-	})
-	if err != nil {
-		if errors.Is(err, storage.ErrConflict) {
-			return 0, err
-		}
-		return 0, unavailable(err)
-	}
-	s.hub.Publish(evs)
-	return rev, nil
+	a := &apply{muts: muts, done: make(chan struct{})}
+	s.applies <- a // the committer runs until Close, which waits for mu
+	<-a.done
+	return a.rev, a.err
 }
 
 // Revision implements storage.Store.
@@ -218,13 +190,13 @@ func (s *Store) Watch(ctx context.Context, prefix string) (<-chan storage.Event,
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
 		return nil, storage.ErrClosed
 	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
 	return s.hub.Subscribe(ctx, prefix)
 }
 
@@ -237,6 +209,10 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
+	// No Apply is in flight (each holds mu until answered): the committer
+	// is idle.
+	close(s.quit)
+	<-s.stopped
 	s.hub.Close()
 	if err := s.db.Close(); err != nil {
 		return unavailable(err)
