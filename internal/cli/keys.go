@@ -16,7 +16,7 @@ func newKeys(cf *clientFlags) *cobra.Command {
 		Short: "Create, inspect, list and rotate keys",
 	}
 	cmd.AddCommand(newKeysCreate(cf), newKeysGet(cf), newKeysRotate(cf), newKeysList(cf))
-	cmd.AddCommand(newKeysImport(cf), newKeysAttest(cf))
+	cmd.AddCommand(newKeysImport(cf), newKeysAttest(cf), newKeysSeed(cf))
 	cmd.AddCommand(lifecycleCommands(cf)...)
 	return cmd
 }
