@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bytes"
 	"encoding/json"
 )
 
@@ -37,17 +36,15 @@ func (r SignRequest) MarshalJSON() ([]byte, error) {
 	return json.Marshal(plain(r))
 }
 
-// UnmarshalJSON decodes strictly (unknown members are an error) and notes
-// whether an empty message_b64 was given.
+// UnmarshalJSON decodes strictly (unknown, inexact and repeated member
+// names are an error, see CheckMembers) and notes whether an empty
+// message_b64 was given.
 func (r *SignRequest) UnmarshalJSON(b []byte) error {
-	type plain SignRequest
-	var p plain
-	empty, err := decodeWithMessage(b, &p)
-	if err != nil {
+	var w wireSign
+	if err := decodeStrict(b, &w); err != nil {
 		return err
 	}
-	*r = SignRequest(p)
-	r.emptyMessage = empty
+	*r = w.request()
 	return nil
 }
 
@@ -74,46 +71,99 @@ func (r VerifyRequest) MarshalJSON() ([]byte, error) {
 	return json.Marshal(plain(r))
 }
 
-// UnmarshalJSON decodes strictly (unknown members are an error) and notes
-// whether an empty message_b64 was given.
+// UnmarshalJSON decodes strictly (unknown, inexact and repeated member
+// names are an error, see CheckMembers) and notes whether an empty
+// message_b64 was given.
 func (r *VerifyRequest) UnmarshalJSON(b []byte) error {
-	type plain VerifyRequest
-	var p plain
-	empty, err := decodeWithMessage(b, &p)
-	if err != nil {
+	var w wireVerify
+	if err := decodeStrict(b, &w); err != nil {
 		return err
 	}
-	*r = VerifyRequest(p)
-	r.emptyMessage = empty
+	*r = w.request()
 	return nil
 }
 
-// decodeWithMessage decodes b into v rejecting unknown members (a custom
-// UnmarshalJSON does not inherit the caller's DisallowUnknownFields) and
-// inexact or repeated names (CheckMembers), and reports whether b gives
-// message_b64 as the empty string.
-func decodeWithMessage(b []byte, v any) (bool, error) {
-	if err := json.Unmarshal(b, v); err != nil {
-		return false, err
+// UnmarshalJSON decodes a batch strictly, as SignRequest.UnmarshalJSON
+// decodes one item, in one pass over b (a slice of a type with its own
+// UnmarshalJSON would be parsed twice, once to cut out each item).
+func (r *SignBatchRequest) UnmarshalJSON(b []byte) error {
+	var w struct {
+		Items []wireSign `json:"items"`
 	}
-	if err := CheckMembers(b, v); err != nil {
-		return false, err
+	if err := decodeStrict(b, &w); err != nil {
+		return err
 	}
-	return givesEmptyMessage(b), nil
+	r.Items = nil
+	if w.Items != nil {
+		r.Items = make([]SignRequest, len(w.Items))
+		for i := range w.Items {
+			r.Items[i] = w.Items[i].request()
+		}
+	}
+	return nil
 }
 
-// givesEmptyMessage reports whether the JSON object b has a message_b64
-// member whose value is the empty string. Only a body that names
-// message_b64 (possibly with escapes in the name) needs a second parse.
-func givesEmptyMessage(b []byte) bool {
-	if bytes.IndexByte(b, '\\') < 0 && !bytes.Contains(b, []byte(`"message_b64"`)) {
-		return false
+// UnmarshalJSON decodes a batch strictly, as VerifyRequest.UnmarshalJSON
+// decodes one item, in one pass over b.
+func (r *VerifyBatchRequest) UnmarshalJSON(b []byte) error {
+	var w struct {
+		Items []wireVerify `json:"items"`
 	}
-	var probe struct {
-		M *string `json:"message_b64"`
+	if err := decodeStrict(b, &w); err != nil {
+		return err
 	}
-	if json.Unmarshal(b, &probe) != nil {
-		return false
+	r.Items = nil
+	if w.Items != nil {
+		r.Items = make([]VerifyRequest, len(w.Items))
+		for i := range w.Items {
+			r.Items[i] = w.Items[i].request()
+		}
 	}
-	return probe.M != nil && *probe.M == ""
+	return nil
+}
+
+// decodeStrict is json.Unmarshal followed by CheckMembers (a custom
+// UnmarshalJSON does not inherit the caller's DisallowUnknownFields).
+func decodeStrict(b []byte, v any) error {
+	if err := json.Unmarshal(b, v); err != nil {
+		return err
+	}
+	return CheckMembers(b, v)
+}
+
+// wireSign and wireVerify are the requests as they are on the wire, with
+// message_b64 a pointer so that the empty message ("") is told from none
+// (absent or null). They have no methods, so encoding/json decodes them,
+// and slices of them, in one pass.
+type wireSign struct {
+	KID        string  `json:"kid"`
+	PayloadB3  string  `json:"payload_b3,omitempty"`
+	MessageB64 *string `json:"message_b64,omitempty"`
+	ContextB64 string  `json:"context_b64,omitempty"`
+	OpID       string  `json:"op_id,omitempty"`
+}
+
+func (w *wireSign) request() SignRequest {
+	r := SignRequest{KID: w.KID, PayloadB3: w.PayloadB3, ContextB64: w.ContextB64, OpID: w.OpID}
+	if w.MessageB64 != nil {
+		r.MessageB64, r.emptyMessage = *w.MessageB64, *w.MessageB64 == ""
+	}
+	return r
+}
+
+type wireVerify struct {
+	KID        string        `json:"kid"`
+	PayloadB3  string        `json:"payload_b3,omitempty"`
+	MessageB64 *string       `json:"message_b64,omitempty"`
+	Sigs       []Signature   `json:"sigs"`
+	ContextB64 string        `json:"context_b64,omitempty"`
+	Policy     *VerifyPolicy `json:"policy,omitempty"`
+}
+
+func (w *wireVerify) request() VerifyRequest {
+	r := VerifyRequest{KID: w.KID, PayloadB3: w.PayloadB3, Sigs: w.Sigs, ContextB64: w.ContextB64, Policy: w.Policy}
+	if w.MessageB64 != nil {
+		r.MessageB64, r.emptyMessage = *w.MessageB64, *w.MessageB64 == ""
+	}
+	return r
 }
