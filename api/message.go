@@ -86,40 +86,32 @@ func (r *VerifyRequest) UnmarshalJSON(b []byte) error {
 // UnmarshalJSON decodes a batch strictly, as SignRequest.UnmarshalJSON
 // decodes one item, in one pass over b (a slice of a type with its own
 // UnmarshalJSON would be parsed twice, once to cut out each item).
-func (r *SignBatchRequest) UnmarshalJSON(b []byte) error {
-	var w struct {
-		Items []wireSign `json:"items"`
-	}
-	if err := decodeStrict(b, &w); err != nil {
-		return err
-	}
-	r.Items = nil
-	if w.Items != nil {
-		r.Items = make([]SignRequest, len(w.Items))
-		for i := range w.Items {
-			r.Items[i] = w.Items[i].request()
-		}
-	}
-	return nil
+func (r *SignBatchRequest) UnmarshalJSON(b []byte) (err error) {
+	r.Items, err = decodeItems(b, (*wireSign).request)
+	return err
 }
 
 // UnmarshalJSON decodes a batch strictly, as VerifyRequest.UnmarshalJSON
 // decodes one item, in one pass over b.
-func (r *VerifyBatchRequest) UnmarshalJSON(b []byte) error {
+func (r *VerifyBatchRequest) UnmarshalJSON(b []byte) (err error) {
+	r.Items, err = decodeItems(b, (*wireVerify).request)
+	return err
+}
+
+// decodeItems decodes {"items":[...]} strictly into wire items W and
+// converts each with request.
+func decodeItems[W, R any](b []byte, request func(*W) R) ([]R, error) {
 	var w struct {
-		Items []wireVerify `json:"items"`
+		Items []W `json:"items"`
 	}
-	if err := decodeStrict(b, &w); err != nil {
-		return err
+	if err := decodeStrict(b, &w); err != nil || w.Items == nil {
+		return nil, err
 	}
-	r.Items = nil
-	if w.Items != nil {
-		r.Items = make([]VerifyRequest, len(w.Items))
-		for i := range w.Items {
-			r.Items[i] = w.Items[i].request()
-		}
+	out := make([]R, len(w.Items))
+	for i := range w.Items {
+		out[i] = request(&w.Items[i])
 	}
-	return nil
+	return out, nil
 }
 
 // decodeStrict is json.Unmarshal followed by CheckMembers (a custom

@@ -76,17 +76,8 @@ func (w *nameWalker) value(t reflect.Type) error {
 			if err := w.value(et); err != nil {
 				return err
 			}
-			w.space()
-			if w.i >= len(w.b) {
-				return errNotJSON
-			}
-			w.i++
-			switch w.b[w.i-1] {
-			case ',':
-			case ']':
-				return nil
-			default:
-				return errNotJSON
+			if done, err := w.separator(']'); done || err != nil {
+				return err
 			}
 		}
 	case '"':
@@ -165,19 +156,27 @@ func (w *nameWalker) object(t reflect.Type) error {
 		if err := w.value(mt); err != nil {
 			return err
 		}
-		w.space()
-		if w.i >= len(w.b) {
-			return errNotJSON
-		}
-		w.i++
-		switch w.b[w.i-1] {
-		case ',':
-		case '}':
-			return nil
-		default:
-			return errNotJSON
+		if done, err := w.separator('}'); done || err != nil {
+			return err
 		}
 	}
+}
+
+// separator reads what follows a member or element: ',' (another
+// follows) or end (done).
+func (w *nameWalker) separator(end byte) (done bool, err error) {
+	w.space()
+	if w.i >= len(w.b) {
+		return false, errNotJSON
+	}
+	w.i++
+	switch w.b[w.i-1] {
+	case ',':
+		return false, nil
+	case end:
+		return true, nil
+	}
+	return false, errNotJSON
 }
 
 // str reads the string at w.i and returns its raw contents (between the
