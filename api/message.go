@@ -26,14 +26,11 @@ func (r SignRequest) WithMessage(msg []byte) SignRequest {
 
 // MarshalJSON writes an empty message_b64 when the empty message is given.
 func (r SignRequest) MarshalJSON() ([]byte, error) {
-	type plain SignRequest
-	if r.MessageB64 == "" && r.emptyMessage {
-		return json.Marshal(struct {
-			plain
-			MessageB64 string `json:"message_b64"`
-		}{plain: plain(r)})
+	w := wireSign{KID: r.KID, PayloadB3: r.PayloadB3, ContextB64: r.ContextB64, OpID: r.OpID}
+	if r.MessageGiven() {
+		w.MessageB64 = &r.MessageB64
 	}
-	return json.Marshal(plain(r))
+	return json.Marshal(w)
 }
 
 // UnmarshalJSON decodes strictly (unknown, inexact and repeated member
@@ -61,14 +58,11 @@ func (r VerifyRequest) WithMessage(msg []byte) VerifyRequest {
 
 // MarshalJSON writes an empty message_b64 when the empty message is given.
 func (r VerifyRequest) MarshalJSON() ([]byte, error) {
-	type plain VerifyRequest
-	if r.MessageB64 == "" && r.emptyMessage {
-		return json.Marshal(struct {
-			plain
-			MessageB64 string `json:"message_b64"`
-		}{plain: plain(r)})
+	w := wireVerify{KID: r.KID, PayloadB3: r.PayloadB3, Sigs: r.Sigs, ContextB64: r.ContextB64, Policy: r.Policy}
+	if r.MessageGiven() {
+		w.MessageB64 = &r.MessageB64
 	}
-	return json.Marshal(plain(r))
+	return json.Marshal(w)
 }
 
 // UnmarshalJSON decodes strictly (unknown, inexact and repeated member
