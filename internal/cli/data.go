@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ron-kms/ron-kms/api"
+	"github.com/ron-kms/ron-kms/client"
 )
 
 // readInput reads a file, or standard input for "-".
@@ -42,6 +44,42 @@ func writeOutput(cmd *cobra.Command, path string, b []byte) error {
 	return os.WriteFile(path, b, 0o600)
 }
 
+// sendCommand is what wrap and encrypt share: a key (--kid), an input file
+// (--in) sent base64-encoded, and associated data (--aad).
+type sendCommand struct {
+	kid, in string
+	aad     aadFlag
+}
+
+func (sc *sendCommand) flags(cmd *cobra.Command, kidHelp, inHelp string) {
+	cmd.Flags().StringVar(&sc.kid, "kid", "", kidHelp)
+	cmd.Flags().StringVar(&sc.in, "in", "", inHelp)
+	cmd.MarkFlagRequired("kid")
+	cmd.MarkFlagRequired("in")
+	sc.aad.add(cmd)
+}
+
+// run reads --in (at most limit bytes), gives it base64-encoded to send
+// with a client of the server, prints the answer as JSON, and clears the
+// input it read.
+func (sc *sendCommand) run(cmd *cobra.Command, cf *clientFlags, limit int64,
+	send func(ctx context.Context, c *client.Client, inB64 string) (any, error)) error {
+	in, err := readInput(cmd, sc.in, limit)
+	if err != nil {
+		return err
+	}
+	defer clear(in)
+	c, err := cf.client()
+	if err != nil {
+		return err
+	}
+	res, err := send(cmd.Context(), c, api.EncodeB64(in))
+	if err != nil {
+		return err
+	}
+	return printJSON(cmd.OutOrStdout(), res)
+}
+
 // aadFlag is the optional associated data shared by the data commands.
 type aadFlag struct{ text string }
 
@@ -57,8 +95,7 @@ func (a *aadFlag) b64() string {
 }
 
 func newWrap(cf *clientFlags) *cobra.Command {
-	var kid, in string
-	var aad aadFlag
+	var sc sendCommand
 	cmd := &cobra.Command{
 		Use:   "wrap --kid K --in KEYFILE [--aad TEXT]",
 		Short: "Wrap a data key with a KEM key (HPKE); prints the wrap response (JSON)",
@@ -67,27 +104,12 @@ current version of KEM key K (x25519, ml-kem-768 or mlkem768-x25519) with HPKE.
 The printed wrapped_b64 envelope names the key version; "ron-kms unwrap" opens it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			dk, err := readInput(cmd, in, api.MaxDataKey)
-			if err != nil {
-				return err
-			}
-			defer clear(dk)
-			c, err := cf.client()
-			if err != nil {
-				return err
-			}
-			res, err := c.Wrap(cmd.Context(), api.WrapRequest{KID: kid, PlaintextKeyB64: api.EncodeB64(dk), AADB64: aad.b64()})
-			if err != nil {
-				return err
-			}
-			return printJSON(cmd.OutOrStdout(), res)
+			return sc.run(cmd, cf, api.MaxDataKey, func(ctx context.Context, c *client.Client, in string) (any, error) {
+				return c.Wrap(ctx, api.WrapRequest{KID: sc.kid, PlaintextKeyB64: in, AADB64: sc.aad.b64()})
+			})
 		},
 	}
-	cmd.Flags().StringVar(&kid, "kid", "", "KEM key name or current kid (required)")
-	cmd.Flags().StringVar(&in, "in", "", "file holding the data key, '-' for standard input (required)")
-	cmd.MarkFlagRequired("kid")
-	cmd.MarkFlagRequired("in")
-	aad.add(cmd)
+	sc.flags(cmd, "KEM key name or current kid (required)", "file holding the data key, '-' for standard input (required)")
 	return cmd
 }
 
@@ -169,33 +191,18 @@ number of rotations.`,
 }
 
 func newEncrypt(cf *clientFlags) *cobra.Command {
-	var kid, in string
-	var aad aadFlag
+	var sc sendCommand
 	cmd := &cobra.Command{
 		Use:   "encrypt --kid K --in FILE [--aad TEXT]",
 		Short: "Encrypt up to 64 KiB with an aes-256-gcm key; prints the response (JSON)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			pt, err := readInput(cmd, in, api.MaxPlaintext)
-			if err != nil {
-				return err
-			}
-			c, err := cf.client()
-			if err != nil {
-				return err
-			}
-			res, err := c.Encrypt(cmd.Context(), api.EncryptRequest{KID: kid, PlaintextB64: api.EncodeB64(pt), AADB64: aad.b64()})
-			if err != nil {
-				return err
-			}
-			return printJSON(cmd.OutOrStdout(), res)
+			return sc.run(cmd, cf, api.MaxPlaintext, func(ctx context.Context, c *client.Client, in string) (any, error) {
+				return c.Encrypt(ctx, api.EncryptRequest{KID: sc.kid, PlaintextB64: in, AADB64: sc.aad.b64()})
+			})
 		},
 	}
-	cmd.Flags().StringVar(&kid, "kid", "", "aes-256-gcm key name or current kid (required)")
-	cmd.Flags().StringVar(&in, "in", "", "file to encrypt, '-' for standard input (required)")
-	cmd.MarkFlagRequired("kid")
-	cmd.MarkFlagRequired("in")
-	aad.add(cmd)
+	sc.flags(cmd, "aes-256-gcm key name or current kid (required)", "file to encrypt, '-' for standard input (required)")
 	return cmd
 }
 
