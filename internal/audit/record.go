@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -48,66 +49,80 @@ type Record struct {
 	Hash      [HashSize]byte // BLAKE3-256(Prev ‖ canonical JSON of the record without "hash")
 }
 
-// fields lists r's JSON members; hash is included when withHash is set.
-func (r *Record) fields(buf []field, withHash bool) []field {
-	// In canonical (sorted) order already, so that appendCanonical's sort
-	// has nothing to do.
-	buf = append(buf[:0],
-		strField("actor", r.Actor),
-		strField("alg", r.Alg),
-	)
+// appendHead appends the members of r's canonical JSON that sort before
+// "hash": `{"actor":...,"alg":...` and "code" when there is one.
+func (r *Record) appendHead(dst []byte) []byte {
+	dst = append(dst, `{"actor":`...)
+	dst = appendString(dst, r.Actor)
+	dst = append(dst, `,"alg":`...)
+	dst = appendString(dst, r.Alg)
 	if r.Code != "" {
-		buf = append(buf, strField("code", r.Code))
+		dst = append(dst, `,"code":`...)
+		dst = appendString(dst, r.Code)
 	}
-	if withHash {
-		buf = append(buf, strField("hash", hex.EncodeToString(r.Hash[:])))
-	}
-	return append(buf,
-		strField("input_b3", hex.EncodeToString(r.InputB3)),
-		strField("kid", r.Kid),
-		strField("op", r.Op),
-		strField("prev", hex.EncodeToString(r.Prev[:])),
-		strField("request_id", r.RequestID),
-		strField("result", r.Result),
-		numField("seq", r.Seq),
-		strField("tenant", r.Tenant),
-		strField("ts", formatTime(r.TS)),
-	)
+	return dst
+}
+
+// appendTail appends the members that sort after "hash", from "input_b3"
+// to "ts", and the closing brace. Hex, the sequence number and the time
+// need no escaping, so they are written as they are.
+func (r *Record) appendTail(dst []byte) []byte {
+	dst = append(dst, `,"input_b3":"`...)
+	dst = hex.AppendEncode(dst, r.InputB3)
+	dst = append(dst, `","kid":`...)
+	dst = appendString(dst, r.Kid)
+	dst = append(dst, `,"op":`...)
+	dst = appendString(dst, r.Op)
+	dst = append(dst, `,"prev":"`...)
+	dst = hex.AppendEncode(dst, r.Prev[:])
+	dst = append(dst, `","request_id":`...)
+	dst = appendString(dst, r.RequestID)
+	dst = append(dst, `,"result":`...)
+	dst = appendString(dst, r.Result)
+	dst = append(dst, `,"seq":`...)
+	dst = strconv.AppendUint(dst, r.Seq, 10)
+	dst = append(dst, `,"tenant":`...)
+	dst = appendString(dst, r.Tenant)
+	dst = append(dst, `,"ts":"`...)
+	dst = r.TS.UTC().AppendFormat(dst, time.RFC3339Nano)
+	return append(dst, `"}`...)
+}
+
+// appendHashMember appends `,"hash":"<hex of r.Hash>"`.
+func (r *Record) appendHashMember(dst []byte) []byte {
+	dst = append(dst, `,"hash":"`...)
+	dst = hex.AppendEncode(dst, r.Hash[:])
+	return append(dst, '"')
 }
 
 // ComputeHash returns BLAKE3-256(r.Prev ‖ canonical JSON of r without its
 // "hash" member), where r.Prev is the 32 raw bytes (in the JSON it is hex).
+// The canonical JSON is what appendCanonical writes for r's members; a test
+// holds the two encodings together.
 func (r *Record) ComputeHash() [HashSize]byte {
-	var fs [16]field
 	b := append(make([]byte, 0, 512), r.Prev[:]...)
-	b = appendCanonical(b, r.fields(fs[:0], false))
-	return blake3.Sum256(b)
+	return blake3.Sum256(r.appendTail(r.appendHead(b)))
 }
 
 // seal sets r.Hash (ComputeHash) and appends r's log line (appendLine),
-// encoding r once instead of twice: the line is the hashed encoding with
-// the "hash" member put in its sorted place, just before "input_b3" (every
-// record has actor and alg before it, and code, if any, sorts before hash).
-// scratch is reused between calls; seal returns it.
+// encoding r once: the line is the hashed encoding with the "hash" member
+// put in its sorted place, between the head and the tail. scratch is
+// reused between calls; seal returns it.
 func (r *Record) seal(dst, scratch []byte) (line, scratchOut []byte) {
-	var fs [16]field
 	b := append(scratch[:0], r.Prev[:]...)
-	b = appendCanonical(b, r.fields(fs[:0], false))
+	b = r.appendHead(b)
+	mark := len(b)
+	b = r.appendTail(b)
 	r.Hash = blake3.Sum256(b)
-	enc := b[len(r.Prev):]
-	mark := bytes.Index(enc, []byte(`,"input_b3":`)) + 1
-	dst = append(dst, enc[:mark]...)
-	dst = append(dst, `"hash":"`...)
-	dst = hex.AppendEncode(dst, r.Hash[:])
-	dst = append(dst, `",`...)
-	dst = append(dst, enc[mark:]...)
+	dst = append(dst, b[HashSize:mark]...)
+	dst = r.appendHashMember(dst)
+	dst = append(dst, b[mark:]...)
 	return append(dst, '\n'), b
 }
 
 // appendLine appends r's log line: its canonical JSON with "hash", and "\n".
 func (r *Record) appendLine(dst []byte) []byte {
-	var fs [16]field
-	dst = appendCanonical(dst, r.fields(fs[:0], true))
+	dst = r.appendTail(r.appendHashMember(r.appendHead(dst)))
 	return append(dst, '\n')
 }
 

@@ -2,10 +2,39 @@ package audit
 
 import (
 	"bytes"
+	"encoding/hex"
 	"math/rand/v2"
 	"testing"
 	"time"
+
+	"lukechampine.com/blake3"
 )
+
+// recordFields lists r's JSON members for the generic encoder
+// (appendCanonical), the oracle for Record's direct encoders; "hash" is
+// included when withHash is set.
+func recordFields(r *Record, withHash bool) []field {
+	fs := []field{
+		strField("actor", r.Actor),
+		strField("alg", r.Alg),
+		strField("input_b3", hex.EncodeToString(r.InputB3)),
+		strField("kid", r.Kid),
+		strField("op", r.Op),
+		strField("prev", hex.EncodeToString(r.Prev[:])),
+		strField("request_id", r.RequestID),
+		strField("result", r.Result),
+		numField("seq", r.Seq),
+		strField("tenant", r.Tenant),
+		strField("ts", formatTime(r.TS)),
+	}
+	if r.Code != "" {
+		fs = append(fs, strField("code", r.Code))
+	}
+	if withHash {
+		fs = append(fs, strField("hash", hex.EncodeToString(r.Hash[:])))
+	}
+	return fs // appendCanonical sorts them
+}
 
 // TestSealMatchesComputeHashAndAppendLine: the writer's one-pass seal gives
 // exactly the hash and line of ComputeHash and appendLine, which Verify
@@ -33,6 +62,14 @@ func TestSealMatchesComputeHashAndAppendLine(t *testing.T) {
 		want := r
 		want.Hash = want.ComputeHash()
 		wantLine := want.appendLine([]byte("prefix"))
+		// The direct encoders against the generic canonical encoder (itself
+		// held to encoding/json by TestAppendCanonicalMatchesJSON).
+		if got, gen := want.appendLine(nil), appendCanonical(nil, recordFields(&want, true)); !bytes.Equal(got, append(gen, '\n')) {
+			t.Fatalf("record %d: appendLine\n%s\nappendCanonical\n%s", i, got, gen)
+		}
+		if h := blake3.Sum256(appendCanonical(append([]byte(nil), r.Prev[:]...), recordFields(&r, false))); h != want.Hash {
+			t.Fatalf("record %d: ComputeHash %x, generic %x", i, want.Hash, h)
+		}
 		var line []byte
 		line, scratch = r.seal([]byte("prefix"), scratch)
 		if r.Hash != want.Hash {
