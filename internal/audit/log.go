@@ -164,8 +164,11 @@ type state struct {
 	since uint64 // records since the last checkpoint
 }
 
+// request is one Append or AppendAll call: its records, written in order
+// and in one commit, and where the writer answers once all are durable (or
+// not).
 type request struct {
-	rec  Record
+	recs []Record
 	done chan error
 }
 
@@ -352,7 +355,11 @@ func (l *Log) Append(ctx context.Context, r Record) error {
 		return err
 	}
 	r.InputB3 = bytes.Clone(r.InputB3)
-	req := &request{rec: r, done: make(chan error, 1)}
+	return l.send(ctx, &request{recs: []Record{r}, done: make(chan error, 1)})
+}
+
+// send hands req to the writer and waits for its answer.
+func (l *Log) send(ctx context.Context, req *request) error {
 	l.mu.RLock()
 	if l.closed {
 		l.mu.RUnlock()
@@ -373,53 +380,27 @@ func (l *Log) Append(ctx context.Context, r Record) error {
 	}
 }
 
-// AppendAll appends rs in order, as consecutive Appends would, and returns
-// once all of them are durable. They are handed to the writer together, so a
-// batch of n records costs one fsync (or a few), not n. It returns the first
+// AppendAll appends rs in order and returns once all of them are durable.
+// They reach the writer as one request, so they are consecutive in the log
+// and a batch of n records costs one fsync (two if the log rotates among
+// them), not n, and one hand-off to the writer. It returns the first
 // error: then some of rs may be in the log and some not, and the operation
 // they describe must fail as for Append. An invalid record is refused before
 // any is appended.
 func (l *Log) AppendAll(ctx context.Context, rs []Record) error {
+	if len(rs) == 0 {
+		return nil
+	}
 	now := time.Now()
-	reqs := make([]*request, len(rs))
+	recs := make([]Record, len(rs))
 	for i, r := range rs {
 		if err := r.normalize(now); err != nil {
 			return err
 		}
 		r.InputB3 = bytes.Clone(r.InputB3)
-		reqs[i] = &request{rec: r, done: make(chan error, 1)}
+		recs[i] = r
 	}
-	l.mu.RLock()
-	if l.closed {
-		l.mu.RUnlock()
-		return ErrClosed
-	}
-	sent := 0
-	for _, req := range reqs {
-		select {
-		case l.reqs <- req:
-			sent++
-			continue
-		case <-ctx.Done():
-		}
-		break
-	}
-	l.mu.RUnlock()
-	var first error
-	for _, req := range reqs[:sent] {
-		select {
-		case err := <-req.done:
-			if err != nil && first == nil {
-				first = err
-			}
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	if sent < len(reqs) && first == nil {
-		first = ctx.Err()
-	}
-	return first
+	return l.send(ctx, &request{recs: recs, done: make(chan error, 1)})
 }
 
 // Healthy returns nil while the log accepts records, and otherwise why not
@@ -490,8 +471,9 @@ func (l *Log) run() {
 			// Close set closed under the lock, so no one sends any more.
 			var err error
 			for {
-				batch = l.collect(batch[:0])
-				if len(batch) < l.maxBatch {
+				var full bool
+				batch, full = l.collectFull(batch[:0])
+				if !full {
 					break
 				}
 				l.commit(batch, "")
@@ -523,15 +505,27 @@ func (l *Log) run() {
 
 // collect adds pending requests to batch without waiting, up to maxBatch.
 func (l *Log) collect(batch []*request) []*request {
-	for len(batch) < l.maxBatch {
+	batch, _ = l.collectFull(batch)
+	return batch
+}
+
+// collectFull is collect, and reports whether it stopped at maxBatch
+// records rather than because nothing more was waiting.
+func (l *Log) collectFull(batch []*request) ([]*request, bool) {
+	n := 0
+	for _, req := range batch {
+		n += len(req.recs)
+	}
+	for n < l.maxBatch {
 		select {
 		case req := <-l.reqs:
 			batch = append(batch, req)
+			n += len(req.recs)
 		default:
-			return batch
+			return batch, false
 		}
 	}
-	return batch
+	return batch, true
 }
 
 // commit writes batch, then a checkpoint if reason is set, rotating files as
@@ -565,27 +559,31 @@ func (l *Log) commit(batch []*request, reason string) (err error) {
 	buf := l.buf[:0]
 	defer func() { l.buf = buf[:0] }()
 	for i, req := range batch {
-		r := &req.rec
-		r.Seq, r.Prev = l.st.seq+1, l.st.hash
-		mark := len(buf)
-		buf, l.scratch = r.seal(buf, l.scratch)
-		if l.off+int64(mark) > 0 && l.off+int64(len(buf)) > l.maxFile {
-			if err := l.flush(buf[:mark]); err != nil {
-				return err
+		for j := range req.recs {
+			r := &req.recs[j]
+			r.Seq, r.Prev = l.st.seq+1, l.st.hash
+			mark := len(buf)
+			buf, l.scratch = r.seal(buf, l.scratch)
+			if l.off+int64(mark) > 0 && l.off+int64(len(buf)) > l.maxFile {
+				if err := l.flush(buf[:mark]); err != nil {
+					return err
+				}
+				// Requests wholly written are durable; this one is
+				// answered once its remaining records are.
+				for _, req := range batch[acked:i] {
+					req.done <- nil
+				}
+				acked = i
+				if err := l.createFile(l.fileN + 1); err != nil {
+					return fmt.Errorf("%w: creating %s: %w", ErrUnavailable, FileName(l.fileN+1), err)
+				}
+				buf = append(buf[:0], buf[mark:]...)
 			}
-			for _, req := range batch[acked:i] {
-				req.done <- nil
+			l.st.seq, l.st.hash = r.Seq, r.Hash
+			l.st.since++
+			if l.st.since >= l.every {
+				buf = l.appendCheckpoint(buf, ReasonEvery)
 			}
-			acked = i
-			if err := l.createFile(l.fileN + 1); err != nil {
-				return fmt.Errorf("%w: creating %s: %w", ErrUnavailable, FileName(l.fileN+1), err)
-			}
-			buf = append(buf[:0], buf[mark:]...)
-		}
-		l.st.seq, l.st.hash = r.Seq, r.Hash
-		l.st.since++
-		if l.st.since >= l.every {
-			buf = l.appendCheckpoint(buf, ReasonEvery)
 		}
 	}
 	if reason != "" {
