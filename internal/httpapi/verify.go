@@ -115,6 +115,7 @@ func (s *Server) verifyBatch(c *call) error {
 	}
 	start := time.Now()
 	errs := s.ks.VerifyBatch(c.r.Context(), items)
+	var counted tally
 	for j, err := range errs {
 		slot := &resp.Results[slots[j]]
 		f := &facts[slots[j]]
@@ -122,11 +123,11 @@ func (s *Server) verifyBatch(c *call) error {
 		case err == nil:
 			slot.OK = true
 			f.itemOutcome(nil, "")
-			s.metrics.Ops.WithLabelValues("verify_batch", algs[j]).Inc()
+			counted.add(algs[j])
 		case errors.Is(err, keystore.ErrInvalidSignature), errors.Is(err, keystore.ErrVersionUnusable):
 			resp.AllOK = false
 			f.itemOutcome(nil, resultInvalid)
-			s.metrics.Ops.WithLabelValues("verify_batch", algs[j]).Inc()
+			counted.add(algs[j])
 		default:
 			resp.AllOK = false
 			f.itemOutcome(err, "")
@@ -134,6 +135,7 @@ func (s *Server) verifyBatch(c *call) error {
 			slot.Error = itemError(err)
 		}
 	}
+	s.countOps("verify_batch", &counted)
 	s.metrics.Latency.WithLabelValues("verify_batch", "batch").Observe(time.Since(start).Seconds())
 	c.items = facts
 	c.respond(http.StatusOK, resp)
