@@ -199,6 +199,9 @@ func TestChunkedBatches(t *testing.T) {
 	if r.Items != 64*r.Requests {
 		t.Errorf("%d items for %d verify batches of 64", r.Items, r.Requests)
 	}
+	if got := s.opsTotal(t, "verify_batch", "ed25519"); got != r.Items {
+		t.Errorf("server counted %d batch verifications, engine %d", got, r.Items)
+	}
 }
 
 // TestVerifyFailed: a signature that does not verify is a 200 answer with
