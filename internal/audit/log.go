@@ -462,7 +462,7 @@ func (l *Log) run() {
 	for {
 		select {
 		case req := <-l.reqs:
-			batch = l.collect(append(batch[:0], req))
+			batch, _ = l.collect(append(batch[:0], req))
 			l.commit(batch, "")
 		case <-retryC:
 			retryC = nil
@@ -472,7 +472,7 @@ func (l *Log) run() {
 			var err error
 			for {
 				var full bool
-				batch, full = l.collectFull(batch[:0])
+				batch, full = l.collect(batch[:0])
 				if !full {
 					break
 				}
@@ -503,15 +503,10 @@ func (l *Log) run() {
 	}
 }
 
-// collect adds pending requests to batch without waiting, up to maxBatch.
-func (l *Log) collect(batch []*request) []*request {
-	batch, _ = l.collectFull(batch)
-	return batch
-}
-
-// collectFull is collect, and reports whether it stopped at maxBatch
-// records rather than because nothing more was waiting.
-func (l *Log) collectFull(batch []*request) ([]*request, bool) {
+// collect adds pending requests to batch without waiting, until it holds
+// maxBatch records or more, and reports whether it stopped there (full)
+// rather than because nothing more was waiting.
+func (l *Log) collect(batch []*request) (_ []*request, full bool) {
 	n := 0
 	for _, req := range batch {
 		n += len(req.recs)
