@@ -189,6 +189,10 @@ func FuzzParseLine(f *testing.F) {
 		var again []byte
 		if rec != nil {
 			again = rec.appendLine(nil)
+			// The direct encoder against the generic one.
+			if gen := appendCanonical(nil, recordFields(rec, true)); !bytes.Equal(again, append(gen, '\n')) {
+				t.Fatalf("record %q: appendLine %q, generic %q", line, again, gen)
+			}
 		} else {
 			again = cp.appendLine(nil)
 		}
