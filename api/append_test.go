@@ -80,3 +80,26 @@ func BenchmarkSignBatchAnswer(b *testing.B) {
 		}
 	})
 }
+
+// FuzzAppendJSON: for any strings, the appenders write json.Marshal's bytes.
+func FuzzAppendJSON(f *testing.F) {
+	f.Add("acme/pay/ed25519/0190b1d6-3f3c-7c3e-9a4e-1f2a3b4c5d6e#v1", "ed25519", "AAAA==", "NotFound", "no such key <x> & \u2028", true)
+	f.Add("", "", "", "", "\xff\x00", false)
+	f.Fuzz(func(t *testing.T, kid, alg, sig, code, msg string, ok bool) {
+		sigs := []Signature{{Alg: alg, SignatureB64: sig}}
+		e := &ItemError{Code: Code(code), Message: msg}
+		for _, v := range []JSONAppender{
+			SignResponse{KID: kid, Sigs: sigs},
+			SignBatchResponse{Results: []SignBatchResult{{KID: kid, Sigs: sigs}, {Error: e}, {KID: kid, Error: e}}},
+			VerifyBatchResponse{AllOK: ok, Results: []VerifyBatchResult{{OK: ok}, {Error: e}}},
+		} {
+			want, err := json.Marshal(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := v.AppendJSON(nil); !bytes.Equal(got, want) {
+				t.Fatalf("%T:\nAppendJSON %q\njson       %q", v, got, want)
+			}
+		}
+	})
+}
