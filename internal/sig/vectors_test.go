@@ -109,18 +109,15 @@ type speccheckCase struct {
 // (testdata/README.md): 0–5, 9, 10 and 11 verify; 6, 7 and 8 do not.
 var speccheckZIP215 = [12]bool{true, true, true, true, true, true, false, false, false, true, true, true}
 
-// speccheckCases reads the shared speccheck file. A missing or malformed file
-// fails the test: these cases pin the verification rules (SPEC §3).
+// speccheckCases reads testdata/ed25519-speccheck-cases.json. A missing or
+// malformed file fails the test: these cases pin the verification rules
+// (SPEC §3).
 func speccheckCases(tb testing.TB) []speccheckCase {
 	tb.Helper()
-	dir := os.Getenv("RON_KMS_SHARED")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "..", "shared")
-	}
-	path := filepath.Join(dir, "testdata", "ed25519-speccheck-cases.json")
+	path := filepath.Join("testdata", "ed25519-speccheck-cases.json")
 	data, err := os.ReadFile(path)
 	if err != nil {
-		tb.Fatalf("speccheck cases are required (set RON_KMS_SHARED to the shared directory): %v", err)
+		tb.Fatalf("speccheck cases: %v", err)
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
