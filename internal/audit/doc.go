@@ -15,10 +15,13 @@
 //
 // A record line holds, keys sorted:
 //
-//	{"actor":"…","alg":"…","code":"…","hash":"<hex>","input_b3":"<hex>","kid":"…","op":"…",
-//	 "prev":"<hex>","request_id":"…","result":"…","seq":N,"tenant":"…","ts":"RFC 3339"}
+//	{"actor":"…","alg":"…","code":"…","count":N,"detail":"…","hash":"<hex>","input_b3":"<hex>",
+//	 "kid":"…","op":"…","prev":"<hex>","request_id":"…","result":"…","seq":N,"tenant":"…","ts":"RFC 3339"}
 //
-// code is omitted when empty; input_b3 is "" when the operation had no input.
+// code, count and detail are omitted when empty or zero (older logs never
+// carry count or detail, and read the same); count is how many operations a
+// collapsed record stands for, detail free-form context such as a minted
+// token's id and caveats; input_b3 is "" when the operation had no input.
 // prev, hash and input_b3 are lower-case hex of 32 bytes. seq starts at 1 and
 // grows by one. hash = BLAKE3-256(prev ‖ canonical JSON of the record without
 // "hash"), where prev is the 32 raw bytes (zero for seq 1) and the JSON is the

@@ -44,13 +44,22 @@ type Record struct {
 	Result    string    // ResultOK, ResultDenied, ResultError, ...; required
 	Code      string    // error code of SPEC §4.1; empty (and omitted) on success
 	RequestID string
-	Actor     string         // the token identifier
-	Prev      [HashSize]byte // Hash of the previous record; zero for seq 1
-	Hash      [HashSize]byte // BLAKE3-256(Prev ‖ canonical JSON of the record without "hash")
+	Actor     string // the token identifier
+	// Count is how many operations the record stands for when it is more
+	// than one: repeated denials of one source collapsed into one record
+	// (the record then describes a sample of them). 0 (omitted) means one.
+	Count uint64
+	// Detail is free-form context an operation adds, such as the id and
+	// caveats of a minted token; empty (and omitted) when there is none. It
+	// never holds a secret.
+	Detail string
+	Prev   [HashSize]byte // Hash of the previous record; zero for seq 1
+	Hash   [HashSize]byte // BLAKE3-256(Prev ‖ canonical JSON of the record without "hash")
 }
 
 // appendHead appends the members of r's canonical JSON that sort before
-// "hash": `{"actor":...,"alg":...` and "code" when there is one.
+// "hash": `{"actor":...,"alg":...`, and "code", "count" and "detail" when
+// they are set.
 func (r *Record) appendHead(dst []byte) []byte {
 	dst = append(dst, `{"actor":`...)
 	dst = appendString(dst, r.Actor)
@@ -59,6 +68,14 @@ func (r *Record) appendHead(dst []byte) []byte {
 	if r.Code != "" {
 		dst = append(dst, `,"code":`...)
 		dst = appendString(dst, r.Code)
+	}
+	if r.Count != 0 {
+		dst = append(dst, `,"count":`...)
+		dst = strconv.AppendUint(dst, r.Count, 10)
+	}
+	if r.Detail != "" {
+		dst = append(dst, `,"detail":`...)
+		dst = appendString(dst, r.Detail)
 	}
 	return dst
 }
@@ -135,7 +152,7 @@ func (r *Record) normalize(now time.Time) error {
 	if len(r.InputB3) != 0 && len(r.InputB3) != HashSize {
 		return fmt.Errorf("%w: input_b3 is %d bytes, want %d or none", ErrInvalidRecord, len(r.InputB3), HashSize)
 	}
-	for _, s := range []*string{&r.Op, &r.Tenant, &r.Kid, &r.Alg, &r.Result, &r.Code, &r.RequestID, &r.Actor} {
+	for _, s := range []*string{&r.Op, &r.Tenant, &r.Kid, &r.Alg, &r.Result, &r.Code, &r.RequestID, &r.Actor, &r.Detail} {
 		if !utf8.ValidString(*s) {
 			*s = strings.ToValidUTF8(*s, "\uFFFD")
 		}
@@ -212,6 +229,8 @@ type wireLine struct {
 	Alg             *string `json:"alg"`
 	Checkpoint      *uint64 `json:"checkpoint"`
 	Code            *string `json:"code"`
+	Count           *uint64 `json:"count"`
+	Detail          *string `json:"detail"`
 	Every           *uint64 `json:"every"`
 	Hash            *string `json:"hash"`
 	InputB3         *string `json:"input_b3"`
@@ -267,7 +286,8 @@ func parseLine(line []byte) (*Record, *Checkpoint, error) {
 		return nil, c, nil
 	}
 	r := &Record{Seq: u64(w.Seq), TS: ts, Op: str(w.Op), Tenant: str(w.Tenant), Kid: str(w.Kid),
-		Alg: str(w.Alg), Result: str(w.Result), Code: str(w.Code), RequestID: str(w.RequestID), Actor: str(w.Actor)}
+		Alg: str(w.Alg), Result: str(w.Result), Code: str(w.Code), RequestID: str(w.RequestID), Actor: str(w.Actor),
+		Count: u64(w.Count), Detail: str(w.Detail)}
 	if r.InputB3, err = hex.DecodeString(str(w.InputB3)); err != nil || (len(r.InputB3) != 0 && len(r.InputB3) != HashSize) {
 		return nil, nil, fmt.Errorf("%w: input_b3 is not empty or %d bytes of hex", errMalformed, HashSize)
 	}

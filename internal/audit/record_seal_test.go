@@ -30,6 +30,12 @@ func recordFields(r *Record, withHash bool) []field {
 	if r.Code != "" {
 		fs = append(fs, strField("code", r.Code))
 	}
+	if r.Count != 0 {
+		fs = append(fs, numField("count", r.Count))
+	}
+	if r.Detail != "" {
+		fs = append(fs, strField("detail", r.Detail))
+	}
 	if withHash {
 		fs = append(fs, strField("hash", hex.EncodeToString(r.Hash[:])))
 	}
@@ -46,7 +52,11 @@ func TestSealMatchesComputeHashAndAppendLine(t *testing.T) {
 	var scratch []byte
 	for i := range 500 {
 		r := Record{Op: "sign" + pick(), Tenant: pick(), Kid: pick(), Alg: pick(), Result: ResultOK + pick(),
-			Code: pick(), RequestID: pick(), Actor: pick(), Seq: rng.Uint64(), TS: time.Unix(rng.Int64N(1<<34), rng.Int64N(1e9))}
+			Code: pick(), RequestID: pick(), Actor: pick(), Seq: rng.Uint64(), TS: time.Unix(rng.Int64N(1<<34), rng.Int64N(1e9)),
+			Detail: pick()}
+		if rng.IntN(2) == 0 {
+			r.Count = rng.Uint64N(1 << 40)
+		}
 		if rng.IntN(2) == 0 {
 			r.InputB3 = make([]byte, HashSize)
 			for j := range r.InputB3 {
