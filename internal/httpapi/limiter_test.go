@@ -66,7 +66,7 @@ func waitState(t *testing.T, l *limiter, what string, cond func(limiterState) bo
 func checkEmpty(t *testing.T, l *limiter) {
 	t.Helper()
 	st := l.state()
-	if st.Total != 0 || st.Queued != 0 || st.Active != 0 || len(st.Held) != 0 {
+	if st.Total != 0 || st.Queued != 0 || st.Active != 0 || st.Unauth != 0 || len(st.Held) != 0 {
 		t.Fatalf("limiter not empty after every release: %+v", st)
 	}
 }
@@ -176,6 +176,52 @@ func TestLimiterSharesFollowTenants(t *testing.T) {
 	}
 }
 
+// TestLimiterUnauthenticatedBucket: requests without a valid token hold at
+// most unauthCap slots, are refused at once (never queued) beyond it or
+// when the server is full, and neither shrink a tenant's share nor count
+// as an active tenant; a slot they give back goes to a waiting tenant.
+func TestLimiterUnauthenticatedBucket(t *testing.T) {
+	for limit, want := range map[int]int{1: 1, 4: 2, 8: 4, 64: 4, 128: 8, 1024: 64} {
+		if got := unauthCap(limit); got != want {
+			t.Errorf("unauthCap(%d) = %d, want %d", limit, got, want)
+		}
+	}
+	l := newLimiter(8, forever, 8)
+	var u []*bucket
+	for range 4 {
+		u = append(u, mustAcquire(t, l, unauthBucket))
+	}
+	mustRefuse(t, l, unauthBucket, errUnauthFull)
+	if st := l.state(); st.Unauth != 4 || st.Active != 0 || st.Total != 4 || st.Queued != 0 {
+		t.Fatalf("after 4 unauthenticated acquires: %+v", st)
+	}
+	// a, alone among the tenants, still has the whole limit as its share:
+	// it takes the four free slots, then waits for one of u's.
+	var a []*bucket
+	for range 4 {
+		a = append(a, mustAcquire(t, l, "a"))
+	}
+	aw := asyncAcquire(context.Background(), l, "a")
+	waitState(t, l, "a queued", func(s limiterState) bool { return s.Queued == 1 })
+	l.release(u[0])
+	u = u[1:]
+	got := <-aw
+	if got.err != nil {
+		t.Fatal(got.err)
+	}
+	a = append(a, got.b)
+	if st := l.state(); st.Total != 8 || st.Held["a"] != 5 || st.Unauth != 3 {
+		t.Fatalf("after the hand-over: %+v", st)
+	}
+	// The server is full: an unauthenticated request is refused at once
+	// although its bucket is under its cap.
+	mustRefuse(t, l, unauthBucket, errServerFull)
+	for _, b := range append(u, a...) {
+		l.release(b)
+	}
+	checkEmpty(t, l)
+}
+
 // TestLimiterWaiterCancelled: a waiter whose client goes away leaves the
 // queue and the tenant table; nothing leaks.
 func TestLimiterWaiterCancelled(t *testing.T) {
@@ -233,7 +279,7 @@ func TestLimiterStress(t *testing.T) {
 	var wg sync.WaitGroup
 	for g := range 64 {
 		wg.Go(func() {
-			tenant := []string{"a", "a", "a", "a", "b", "c", ""}[g%7]
+			tenant := []string{"a", "a", "a", "a", "b", "c", "", unauthBucket}[g%8]
 			r := rand.New(rand.NewPCG(uint64(g), 1))
 			for range 300 {
 				ctx, cancel := context.WithCancel(context.Background())
@@ -243,7 +289,7 @@ func TestLimiterStress(t *testing.T) {
 				b, err := l.acquire(ctx, tenant)
 				cancel()
 				if err != nil {
-					if !errors.Is(err, errServerFull) && !errors.Is(err, errShareFull) {
+					if !errors.Is(err, errServerFull) && !errors.Is(err, errShareFull) && !errors.Is(err, errUnauthFull) {
 						t.Errorf("acquire: %v", err)
 					}
 					refused.Add(1)

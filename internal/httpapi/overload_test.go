@@ -83,7 +83,8 @@ func newLimitedServer(t *testing.T, maxInflight int, setup func(s *Server)) *lim
 }
 
 // post sends one request from any goroutine (do is for the test goroutine
-// only) and reads the whole answer.
+// only) and reads the whole answer. An empty token sends no Authorization
+// header.
 func (ls *limitedServer) post(ctx context.Context, path, token string, body any) (response, error) {
 	enc, err := json.Marshal(body)
 	if err != nil {
@@ -93,7 +94,9 @@ func (ls *limitedServer) post(ctx context.Context, path, token string, body any)
 	if err != nil {
 		return response{}, err
 	}
-	req.Header.Set("Authorization", "Bearer "+token)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := ls.client.Do(req)
 	if err != nil {
@@ -541,40 +544,63 @@ func TestProbesNeverLimited(t *testing.T) {
 	}
 }
 
-func TestRequestTenant(t *testing.T) {
-	root := make([]byte, captoken.RootKeySize)
-	auth, err := captoken.NewAuthority(root, "t")
+// TestChargedTenant: a request is charged to the tenant of its verified
+// token, else (a verified token for every tenant, or one allowing none) to
+// the shared bucket, else (no valid token) to the unauthenticated bucket;
+// never to a tenant that an unverified token or the path names.
+func TestChargedTenant(t *testing.T) {
+	var mu sync.Mutex
+	var charged []string
+	ls := newLimitedServer(t, 8, func(s *Server) {
+		s.testHookServe = func(tenant string, delta int) {
+			if delta > 0 {
+				mu.Lock()
+				charged = append(charged, tenant)
+				mu.Unlock()
+			}
+		}
+	})
+	other, err := captoken.NewAuthority(bytes.Repeat([]byte{1}, captoken.RootKeySize), "ron-kms-test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	tokA, _, _ := auth.Mint(captoken.Restrictions{Tenant: "a"})
-	admin, _, _ := auth.Mint(captoken.Restrictions{})
+	tokA := ls.mint(t, captoken.Restrictions{Tenant: "a"})
+	forgedA, _, err := other.Mint(captoken.Restrictions{Tenant: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conflict, err := captoken.Attenuate(tokA, captoken.Restrictions{Tenant: "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const keyB = "/v1/kms/keys/b/p/ed25519/01890a5d-ac96-774b-bcce-b302099a8057"
+	const keyA = "/v1/kms/keys/a/p/ed25519/01890a5d-ac96-774b-bcce-b302099a8057"
 	for _, tc := range []struct {
-		method, path, token, pattern, want string
+		what, path, token, want string
 	}{
-		{"POST", "/v1/kms/sign", tokA, "POST /v1/kms/sign", "a"},
-		{"POST", "/v1/kms/sign", admin, "POST /v1/kms/sign", sharedBucket},
-		{"POST", "/v1/kms/sign", "garbage", "POST /v1/kms/sign", sharedBucket},
-		{"POST", "/v1/kms/sign", "", "POST /v1/kms/sign", sharedBucket},
-		{"GET", "/v1/kms/keys/b/p/ed25519/u", admin, "GET " + keyPath, "b"},
-		{"GET", "/v1/kms/keys/b/p/ed25519/u", tokA, "GET " + keyPath, "a"}, // charged to the caller
-		{"GET", "/v1/kms/keys/B!/p/ed25519/u", admin, "GET " + keyPath, sharedBucket},
-		{"POST", "/v1/kms/keys/import", admin, "POST /v1/kms/keys/import", sharedBucket},
+		{"tenant token", "/v1/kms/audit/key", tokA, "a"},
+		{"tenant token, other tenant's path", keyB, tokA, "a"},
+		{"admin token", "/v1/kms/audit/key", ls.Admin, sharedBucket},
+		{"admin token, tenant path", keyB, ls.Admin, sharedBucket},
+		{"token allowing no tenant", "/v1/kms/audit/key", conflict, sharedBucket},
+		{"forged tenant token", "/v1/kms/audit/key", forgedA, unauthBucket},
+		{"forged tenant token, its tenant's path", keyA, forgedA, unauthBucket},
+		{"garbage", "/v1/kms/audit/key", "garbage", unauthBucket},
+		{"no token, tenant path", keyA, "", unauthBucket},
 	} {
-		r := httptest.NewRequest(tc.method, tc.path, nil)
-		if tc.token != "" {
-			r.Header.Set("Authorization", "Bearer "+tc.token)
-		}
-		if got := requestTenant(auth, r, tc.pattern); got != tc.want {
-			t.Errorf("%s %s: tenant %q, want %q", tc.method, tc.path, got, tc.want)
-		}
-		// Once the token has verified, the hint comes from the
-		// authority's cache of verified tokens: the same answer.
-		if tc.token != "" {
-			auth.Verify(tc.token, time.Now())
-		}
-		if got := requestTenant(auth, r, tc.pattern); got != tc.want {
-			t.Errorf("%s %s after verifying: tenant %q, want %q", tc.method, tc.path, got, tc.want)
+		// Twice: the second time a verified token comes from the
+		// authority's cache.
+		for range 2 {
+			mu.Lock()
+			charged = nil
+			mu.Unlock()
+			ls.do(t, "GET", tc.path, tc.token, nil)
+			mu.Lock()
+			got := charged
+			mu.Unlock()
+			if len(got) != 1 || got[0] != tc.want {
+				t.Errorf("%s: charged to %q, want [%q]", tc.what, got, tc.want)
+			}
 		}
 	}
 	for pattern, want := range map[string]bool{

@@ -142,16 +142,18 @@ type call struct {
 
 type handlerFunc func(c *call) error
 
-// handle registers an authenticated API route for operation op. The token is
-// checked (and the route's scope required) before the body is read; a
-// request refused there counts in kms_rejected_total, any other failure in
+// handle registers an authenticated API route for operation op. The token
+// (verified by serveLimited, before the request was admitted) and the
+// route's scope are checked before the body is read; a request refused
+// there counts in kms_rejected_total, any other failure in
 // kms_failures_total. Every call, denied or not, is audited before it is
-// answered (finish).
+// answered (finish); the denials of requests without a valid token are
+// collapsed per source (denials.go).
 func (s *Server) handle(pattern, op string, scope captoken.Scope, h handlerFunc) {
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		c := &call{w: w, r: r, op: op}
 		pathKeyFact(r, &c.fact)
-		grant, err := s.authenticate(r)
+		grant, err := s.requestAuth(r)
 		if err == nil {
 			c.grant = grant
 			if !grant.HasScope(scope) {
