@@ -57,7 +57,9 @@ func (s *Server) auditNow(c *call) error {
 }
 
 // appendRecords appends c's records for the outcome err: one record, or one
-// per item for a batch that ran. Any failure is a 503 StoreUnavailable.
+// per item for a batch that ran. Any failure is a 503 StoreUnavailable. The
+// denial of a request without a valid token (c.grant nil) may instead be
+// counted in memory, and then nothing is written now (denials.go).
 func (s *Server) appendRecords(c *call, err error) error {
 	if s.opts.Audit == nil {
 		return nil
@@ -76,6 +78,11 @@ func (s *Server) appendRecords(c *call, err error) error {
 		f := c.fact
 		f.result, f.code = outcome(err, f.result)
 		rs = []audit.Record{factRecord(base, &f)}
+		if c.grant == nil && err != nil && s.denials.collapse(requestSource(c.r), &rs[0]) {
+			// A denial without a valid token, counted: written with the
+			// others of its source when the window ends (denials.go).
+			return nil
+		}
 	}
 	if aerr := s.opts.Audit.AppendAll(c.r.Context(), rs); aerr != nil {
 		s.metrics.Failures.WithLabelValues(c.op, string(api.CodeStoreUnavailable)).Inc()

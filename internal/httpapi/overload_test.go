@@ -82,15 +82,15 @@ func newLimitedServer(t *testing.T, maxInflight int, setup func(s *Server)) *lim
 	}
 }
 
-// post sends one request from any goroutine (do is for the test goroutine
+// post sends one POST from any goroutine (do is for the test goroutine
 // only) and reads the whole answer. An empty token sends no Authorization
 // header.
-func (ls *limitedServer) post(ctx context.Context, path, token string, body any) (response, error) {
+func (h *harness) post(ctx context.Context, path, token string, body any) (response, error) {
 	enc, err := json.Marshal(body)
 	if err != nil {
 		return response{}, err
 	}
-	req, err := http.NewRequestWithContext(ctx, "POST", ls.URL+path, bytes.NewReader(enc))
+	req, err := http.NewRequestWithContext(ctx, "POST", h.URL+path, bytes.NewReader(enc))
 	if err != nil {
 		return response{}, err
 	}
@@ -98,7 +98,7 @@ func (ls *limitedServer) post(ctx context.Context, path, token string, body any)
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := ls.client.Do(req)
+	resp, err := h.client.Do(req)
 	if err != nil {
 		return response{}, err
 	}

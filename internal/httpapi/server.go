@@ -41,7 +41,10 @@ type Options struct {
 	// the zero value makes that route 400 Unsupported.
 	BackupKEK BackupKEK
 	// Audit receives one record per API operation and per denial, before
-	// the response is sent (see audit.go); nil records nothing.
+	// the response is sent (see audit.go), except that the denials of
+	// requests without a valid token are collapsed per source and window
+	// (denials.go; Server.Close writes what is pending); nil records
+	// nothing.
 	Audit Auditor
 	// RefuseWrites, when set, is why the store must not be written (a store
 	// rollback, SPEC §9): the operations in refusedOnRollback answer 503
@@ -59,6 +62,7 @@ type Server struct {
 	floor   keystore.Mode
 	mux     *http.ServeMux
 	limiter *limiter
+	denials *denialAggregator // nil without an audit log
 
 	testHookServe func(tenant string, delta int) // tests: called around each admitted request
 }
@@ -87,6 +91,9 @@ func New(ks *keystore.Keystore, auth *captoken.Authority, m *metrics.Metrics, lo
 	}
 	s := &Server{ks: ks, auth: auth, metrics: m, log: log, opts: opts, floor: floor, mux: http.NewServeMux(),
 		limiter: newLimiter(opts.MaxInflight, maxQueueWait, opts.MaxInflight)}
+	if opts.Audit != nil {
+		s.denials = newDenialAggregator(denialWindow, maxDenialSources, opts.Audit.AppendAll, s.denialsLost)
+	}
 	s.routes()
 	return s, nil
 }

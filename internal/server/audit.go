@@ -162,7 +162,8 @@ func (l *logSink) AppendAll(ctx context.Context, rs []audit.Record) error {
 			slog.Uint64("seq", l.seq), slog.String("op", r.Op), slog.String("tenant", r.Tenant),
 			slog.String("kid", r.Kid), slog.String("alg", r.Alg), slog.String("input_b3", fmt.Sprintf("%x", r.InputB3)),
 			slog.String("result", r.Result), slog.String("code", r.Code),
-			slog.String("request_id", r.RequestID), slog.String("actor", r.Actor))
+			slog.String("request_id", r.RequestID), slog.String("actor", r.Actor),
+			slog.Uint64("count", max(r.Count, 1)), slog.String("detail", r.Detail))
 	}
 	return nil
 }

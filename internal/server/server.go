@@ -276,16 +276,22 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 }
 
 // Close releases the keystore, the store and the key-encryption key. It
-// closes the audit log (a final signed checkpoint) before the store, so call
-// it after Serve has returned: the HTTP server has drained by then.
+// writes the API's collapsed denials, then closes the audit log (a final
+// signed checkpoint) before the store, so call it after Serve has
+// returned: the HTTP server has drained by then.
 func (s *Server) Close() error {
 	if s.sched != nil {
 		s.sched.Stop()
 	}
 	var aerr error
+	if s.api != nil {
+		if err := s.api.Close(); err != nil {
+			aerr = fmt.Errorf("server: writing the collapsed denials to the audit log: %w", err)
+		}
+	}
 	if s.audit != nil {
-		if aerr = s.audit.Close(); aerr != nil {
-			aerr = fmt.Errorf("server: closing the audit log: %w", aerr)
+		if err := s.audit.Close(); err != nil {
+			aerr = errors.Join(aerr, fmt.Errorf("server: closing the audit log: %w", err))
 		}
 	}
 	if s.ks != nil {
