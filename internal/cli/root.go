@@ -69,7 +69,7 @@ token in RON_KMS_TOKEN, else in <data-dir>/admin.token.`,
 	root.SetErr(stderr)
 	cf := &clientFlags{}
 	root.PersistentFlags().StringVar(&cf.addr, "addr", "", "server address (default $RON_KMS_ADDR or "+client.DefaultAddr+")")
-	root.PersistentFlags().StringVar(&cf.tokenFile, "token-file", "", "file holding the token (default $RON_KMS_TOKEN, else <data-dir>/admin.token)")
+	root.PersistentFlags().StringVar(&cf.tokenFile, "token-file", "", "file holding the token (default: the token in $RON_KMS_TOKEN, else <data-dir>/admin.token)")
 	root.PersistentFlags().StringVar(&cf.dataDir, "data-dir", "", "data directory (default $RON_KMS_DATA_DIR or ./ron-kms-data)")
 	root.AddCommand(newServe(), newKeys(cf), newSign(cf), newVerify(cf),
 		newWrap(cf), newUnwrap(cf), newDataKey(cf), newEncrypt(cf), newDecrypt(cf),

@@ -22,7 +22,7 @@ type input struct {
 }
 
 func (in *input) flags(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&in.file, "file", "", "file to sign; hashed here with BLAKE3-256, only the digest is sent ('-' for standard input)")
+	cmd.Flags().StringVar(&in.file, "file", "", "the file that is signed; hashed here with BLAKE3-256, only the digest is sent ('-' for standard input)")
 	cmd.Flags().StringVar(&in.payloadB3, "payload-b3", "", "BLAKE3-256 digest of the payload, 64 lower-case hex characters")
 	cmd.MarkFlagsMutuallyExclusive("file", "payload-b3")
 	cmd.MarkFlagsOneRequired("file", "payload-b3")
