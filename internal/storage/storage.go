@@ -1,15 +1,22 @@
 // Package storage defines Store, the small key-value interface under the
 // ron-kms keystore, and the errors every implementation shares.
 //
-// The model follows etcd so that an etcd implementation maps onto it
-// directly: the store has one global revision that grows by exactly one with
-// every successful Apply (the generation counter of SPEC §9); every key
-// carries the revision of its last write (etcd's mod_revision); Apply is a
-// transaction guarded by per-key revision compares; Watch streams changes
-// under a prefix in revision order.
+// The model follows etcd so that the etcd implementation maps onto it
+// directly: the store has one revision that only ever grows, and grows with
+// every successful Apply that writes (the generation counter of SPEC §9);
+// every key carries the revision of its last write (etcd's mod_revision);
+// Apply is a transaction guarded by per-key revision compares; Watch
+// streams changes under a prefix in revision order.
 //
-// Implementations live in subpackages (memstore, boltstore, and later
-// etcdstore) and are all held to the same contract by storagetest.Run.
+// The revision is dense in memstore and boltstore (0 when new, then exactly
+// one more per Apply) but not in etcdstore, whose revision is the whole
+// cluster's: writes outside the store's prefix move it too, and an Apply
+// that only deletes absent keys may leave it where it was. The contract
+// below promises only what both honour; callers compare revisions, never
+// count them.
+//
+// Implementations live in subpackages (memstore, boltstore, etcdstore) and
+// are all held to the same contract by storagetest.Run.
 // Values are opaque bytes: callers store only sealed key material (SPEC §6),
 // and stores neither inspect nor log values.
 package storage
@@ -61,6 +68,12 @@ const (
 
 // MaxKeyLen is the longest key, in bytes, that every Store accepts.
 const MaxKeyLen = 4096
+
+// MaxApplyMutations is the most mutations one Apply may carry on every
+// Store: etcd's default limit of operations in one transaction
+// (--max-txn-ops). A store may accept more (bbolt and memory do); callers
+// that write in bulk and must work on every store stay at or under it.
+const MaxApplyMutations = 128
 
 // WatchBuffer is the number of events a watcher may fall behind before its
 // channel is closed. Writers never wait for watchers.
@@ -126,15 +139,20 @@ type Store interface {
 
 	// Apply applies muts atomically: either every Expect holds and every
 	// mutation is applied, or nothing is written and the error wraps
-	// ErrConflict (naming the first failing key) or ErrInvalid. On success the
-	// store revision grows by exactly one, every written key gets that
-	// revision, the change is durable (fsync or the engine's equivalent)
-	// before Apply returns, and Apply returns the new revision.
+	// ErrConflict (naming the first failing key) or ErrInvalid. On success
+	// every written key gets one new revision, greater than any revision
+	// the store returned before; the change is durable (fsync or the
+	// engine's equivalent) before Apply returns; and Apply returns that
+	// revision. (An Apply that only deletes absent keys writes nothing and
+	// returns a revision at least the previous one.) A failed Apply does
+	// not move the revision. At most MaxApplyMutations mutations are
+	// accepted by every store.
 	Apply(ctx context.Context, muts ...Mutation) (int64, error)
 
-	// Revision returns the current store revision: 0 for a new store, then
-	// one more for every successful Apply. It is persisted with the data, so
-	// an older copy of the store has a lower revision.
+	// Revision returns the current store revision: at least every revision
+	// an Apply has returned, and never less than an earlier Revision. It is
+	// persisted with the data, so an older copy of the store has a lower
+	// revision. A new dense store (memstore, boltstore) has revision 0.
 	Revision(ctx context.Context) (int64, error)
 
 	// Watch returns a channel of the changes to keys under prefix ("" means

@@ -37,7 +37,7 @@ func checkKeys(t *testing.T, what string, got, want []string) {
 // "a/" must not see "a0" or "a", and "\xff" sorts after every ASCII key.
 var listFixture = []string{"a", "a/", "a/1", "a/2", "a/10", "a/\xff", "a0", "b/1", "\xff"}
 
-func testList(t *testing.T, s storage.Store) {
+func testList(t *testing.T, s storage.Store, c config) {
 	muts := make([]storage.Mutation, len(listFixture))
 	for i, k := range listFixture {
 		muts[i] = put(k, "v:"+k, storage.MustNotExist)
@@ -64,7 +64,7 @@ func testList(t *testing.T, s storage.Store) {
 	checkKeys(t, `List("a/1") after delete`, listKeys(t, s, "a/1", "", 0), []string{"a/1"})
 }
 
-func testListPaging(t *testing.T, s storage.Store) {
+func testListPaging(t *testing.T, s storage.Store, c config) {
 	muts := make([]storage.Mutation, len(listFixture))
 	for i, k := range listFixture {
 		muts[i] = put(k, "v", storage.MustNotExist)

@@ -76,7 +76,7 @@ func fmtEvent(ev storage.Event) string {
 	return fmt.Sprintf("{%q %q rev=%d deleted=%v}", ev.Key, ev.Value, ev.Revision, ev.Deleted)
 }
 
-func testWatch(t *testing.T, s storage.Store) {
+func testWatch(t *testing.T, s storage.Store, c config) {
 	ch, err := s.Watch(t.Context(), "")
 	if err != nil {
 		t.Fatal(err)
@@ -94,7 +94,7 @@ func testWatch(t *testing.T, s storage.Store) {
 	expectQuiet(t, ch)
 }
 
-func testWatchPrefix(t *testing.T, s storage.Store) {
+func testWatchPrefix(t *testing.T, s storage.Store, c config) {
 	ctx := t.Context()
 	chA, err := s.Watch(ctx, "a/")
 	if err != nil {
@@ -120,7 +120,7 @@ func testWatchPrefix(t *testing.T, s storage.Store) {
 	expectQuiet(t, chB)
 }
 
-func testWatchOnlyLaterChanges(t *testing.T, s storage.Store) {
+func testWatchOnlyLaterChanges(t *testing.T, s storage.Store, c config) {
 	mustApply(t, s, put("k", "before", storage.MustNotExist))
 	ch, err := s.Watch(t.Context(), "k")
 	if err != nil {
@@ -131,7 +131,7 @@ func testWatchOnlyLaterChanges(t *testing.T, s storage.Store) {
 	expectEvent(t, ch, storage.Event{Key: "k", Value: []byte("after"), Revision: r})
 }
 
-func testWatchCancel(t *testing.T, s storage.Store) {
+func testWatchCancel(t *testing.T, s storage.Store, c config) {
 	ctx, cancel := context.WithCancel(t.Context())
 	ch, err := s.Watch(ctx, "")
 	if err != nil {
@@ -152,7 +152,7 @@ func testWatchCancel(t *testing.T, s storage.Store) {
 	}
 }
 
-func testWatchClosedByClose(t *testing.T, s storage.Store) {
+func testWatchClosedByClose(t *testing.T, s storage.Store, c config) {
 	ch, err := s.Watch(t.Context(), "")
 	if err != nil {
 		t.Fatal(err)
@@ -163,22 +163,27 @@ func testWatchClosedByClose(t *testing.T, s storage.Store) {
 	expectClosed(t, ch)
 }
 
-func testWatchOverflow(t *testing.T, s storage.Store) {
+func testWatchOverflow(t *testing.T, s storage.Store, c config) {
 	slow, err := s.Watch(t.Context(), "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	// One Apply with more changes than the buffer: the writer must not
-	// block on the watcher that never reads.
+	// More changes than the buffer, in Applies as large as every store
+	// takes: the writer must not block on the watcher that never reads.
 	const n = 2*storage.WatchBuffer + 10
-	muts := make([]storage.Mutation, n)
-	for i := range muts {
-		muts[i] = put(fmt.Sprintf("k%05d", i), "v", storage.MustNotExist)
-	}
 	done := make(chan error, 1)
 	go func() {
-		_, err := s.Apply(context.Background(), muts...)
-		done <- err
+		for i := 0; i < n; i += storage.MaxApplyMutations {
+			var muts []storage.Mutation
+			for j := i; j < min(n, i+storage.MaxApplyMutations); j++ {
+				muts = append(muts, put(fmt.Sprintf("k%05d", j), "v", storage.MustNotExist))
+			}
+			if _, err := s.Apply(context.Background(), muts...); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
 	}()
 	select {
 	case err := <-done:

@@ -1,0 +1,313 @@
+// Package etcdstore is storage.Store on an etcd v3 cluster
+// (go.etcd.io/etcd/client/v3), the store that several ron-kms nodes share.
+//
+// Every key lives under a prefix (Options.Prefix), so one etcd cluster can
+// hold several ron-kms deployments side by side: the store key k is the etcd
+// key prefix+k, and nothing outside the prefix is read or written.
+//
+// Revisions are etcd's: Item.Revision is the key's mod_revision and Apply
+// returns the revision of its transaction. etcd has one revision for the
+// whole cluster, so writes outside the prefix move it too; the store
+// revision therefore only grows (storage.Store's contract allows exactly
+// that), and a cluster restored from an older snapshot has a lower one.
+//
+// Every call carries clientv3.WithRequireLeader, so a member that has lost
+// quorum answers at once instead of holding the call until its deadline,
+// and every call is bounded by Options.RequestTimeout. A call that fails for
+// either reason returns an error wrapping storage.ErrUnavailable; an Apply
+// that fails so may still have been applied (etcd cannot say), so callers
+// re-read before they retry, as the Store contract requires.
+package etcdstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/ron-kms/ron-kms/internal/storage"
+)
+
+// DefaultRequestTimeout bounds one etcd call when Options.RequestTimeout is
+// 0. It is short because ron-kms fails writes closed when the store has no
+// quorum (503 StoreUnavailable within 2 s), and a healthy loopback or LAN
+// cluster answers in milliseconds.
+const DefaultRequestTimeout = 1500 * time.Millisecond
+
+// snapshotPage is how many items one read of Snapshot fetches.
+const snapshotPage = 512
+
+// Options configure Open.
+type Options struct {
+	// Endpoints are the client URLs of the cluster's members; required.
+	Endpoints []string
+	// Prefix is prepended to every key; it must be non-empty so that the
+	// store never reads or writes keys of another deployment. It should end
+	// in "/", e.g. "ron-kms/prod/".
+	Prefix string
+	// TLS, when set, configures the client's TLS (server CA, client
+	// certificate); see TLSConfig.
+	TLS *TLSFiles
+	// DialTimeout bounds connecting to the first endpoint; 5 s when 0.
+	DialTimeout time.Duration
+	// RequestTimeout bounds every call; DefaultRequestTimeout when 0.
+	RequestTimeout time.Duration
+	// Logger receives the client's own log; none when nil.
+	Logger *zap.Logger
+}
+
+// Store is a storage.Store on etcd. It is safe for concurrent use.
+type Store struct {
+	cli     *clientv3.Client
+	prefix  string
+	timeout time.Duration
+
+	mu      sync.RWMutex // held for reading by every call, for writing by Close
+	closed  bool
+	cancel  context.CancelFunc // ends every watch
+	base    context.Context    // parent of every watch
+	watches sync.WaitGroup
+}
+
+var (
+	_ storage.Store       = (*Store)(nil)
+	_ storage.Snapshotter = (*Store)(nil)
+)
+
+// Open connects to the cluster. It does not wait for a member to answer:
+// an unreachable cluster shows as ErrUnavailable on the first call (use
+// Ping to check at start).
+func Open(opts Options) (*Store, error) {
+	if len(opts.Endpoints) == 0 {
+		return nil, fmt.Errorf("etcdstore: no endpoints")
+	}
+	if opts.Prefix == "" {
+		return nil, fmt.Errorf("etcdstore: an empty prefix would share the whole cluster; give one such as ron-kms/")
+	}
+	if opts.DialTimeout == 0 {
+		opts.DialTimeout = 5 * time.Second
+	}
+	if opts.RequestTimeout == 0 {
+		opts.RequestTimeout = DefaultRequestTimeout
+	}
+	if opts.Logger == nil {
+		opts.Logger = zap.NewNop()
+	}
+	cfg := clientv3.Config{
+		Endpoints:            opts.Endpoints,
+		DialTimeout:          opts.DialTimeout,
+		DialKeepAliveTime:    5 * time.Second,
+		DialKeepAliveTimeout: 2 * time.Second,
+		Logger:               opts.Logger,
+		// Refuse a cluster older than the client (Debian's etcd 3.4, say).
+		RejectOldCluster: true,
+	}
+	if opts.TLS != nil {
+		tc, err := opts.TLS.Config()
+		if err != nil {
+			return nil, err
+		}
+		cfg.TLS = tc
+	}
+	cli, err := clientv3.New(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("etcdstore: %w: %v", storage.ErrUnavailable, err)
+	}
+	base, cancel := context.WithCancel(context.Background())
+	return &Store{cli: cli, prefix: opts.Prefix, timeout: opts.RequestTimeout, base: base, cancel: cancel}, nil
+}
+
+// Client is the underlying etcd client, for callers that need more than the
+// Store interface (status, member lists). It must not be closed.
+func (s *Store) Client() *clientv3.Client { return s.cli }
+
+// Prefix is the prefix of every key of this store.
+func (s *Store) Prefix() string { return s.prefix }
+
+// Ping checks that the cluster answers a linearizable read within the
+// request timeout.
+func (s *Store) Ping(ctx context.Context) error {
+	_, err := s.Revision(ctx)
+	return err
+}
+
+// begin starts a call: it checks ctx and Close, and returns the context the
+// etcd call runs under and the function that ends the call.
+func (s *Store) begin(ctx context.Context) (context.Context, func(), error) {
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return nil, nil, storage.ErrClosed
+	}
+	cctx, cancel := context.WithTimeout(ctx, s.timeout)
+	return clientv3.WithRequireLeader(cctx), func() { cancel(); s.mu.RUnlock() }, nil
+}
+
+// fail turns an etcd error into the Store's errors: the caller's own
+// context error as it is, anything else wrapping ErrUnavailable.
+func fail(ctx context.Context, what string, err error) error {
+	if cerr := ctx.Err(); cerr != nil {
+		return cerr
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, rpctypes.ErrTimeout) {
+		return fmt.Errorf("etcdstore: %s: %w: the cluster did not answer in time (no quorum?)", what, storage.ErrUnavailable)
+	}
+	if errors.Is(err, rpctypes.ErrNoLeader) || errors.Is(err, rpctypes.ErrGRPCNoLeader) {
+		return fmt.Errorf("etcdstore: %s: %w: the cluster has no leader (no quorum)", what, storage.ErrUnavailable)
+	}
+	return fmt.Errorf("etcdstore: %s: %w: %v", what, storage.ErrUnavailable, err)
+}
+
+// Get implements storage.Store with a linearizable read.
+func (s *Store) Get(ctx context.Context, key string) (storage.Item, error) {
+	if err := storage.CheckKey(key); err != nil {
+		return storage.Item{}, err
+	}
+	cctx, end, err := s.begin(ctx)
+	if err != nil {
+		return storage.Item{}, err
+	}
+	defer end()
+	resp, err := s.cli.Get(cctx, s.prefix+key)
+	if err != nil {
+		return storage.Item{}, fail(ctx, "get", err)
+	}
+	if len(resp.Kvs) == 0 {
+		return storage.Item{}, fmt.Errorf("%w: key %q", storage.ErrNotFound, key)
+	}
+	kv := resp.Kvs[0]
+	return storage.Item{Key: key, Value: value(kv.Value), Revision: kv.ModRevision}, nil
+}
+
+// List implements storage.Store with one linearizable range read.
+func (s *Store) List(ctx context.Context, prefix, startAfter string, limit int) ([]storage.Item, error) {
+	cctx, end, err := s.begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer end()
+	from := s.prefix + prefix
+	if startAfter != "" && startAfter+"\x00" > prefix {
+		from = s.prefix + startAfter + "\x00" // the least key after startAfter
+	}
+	rangeEnd := clientv3.GetPrefixRangeEnd(s.prefix + prefix)
+	if from >= rangeEnd {
+		return nil, nil // startAfter is past every key under prefix
+	}
+	opts := []clientv3.OpOption{clientv3.WithRange(rangeEnd)}
+	if limit > 0 {
+		opts = append(opts, clientv3.WithLimit(int64(limit)))
+	}
+	resp, err := s.cli.Get(cctx, from, opts...)
+	if err != nil {
+		return nil, fail(ctx, "list", err)
+	}
+	var items []storage.Item
+	for _, kv := range resp.Kvs {
+		items = append(items, storage.Item{Key: string(kv.Key[len(s.prefix):]), Value: value(kv.Value), Revision: kv.ModRevision})
+	}
+	return items, nil
+}
+
+// Apply implements storage.Store as one etcd transaction: a compare per
+// Expect, then the puts and deletes. When a compare fails, the same
+// transaction reads the keys (its Else branch) so that the conflict names
+// the first key whose Expect did not hold, as of that one revision.
+func (s *Store) Apply(ctx context.Context, muts ...storage.Mutation) (int64, error) {
+	if err := storage.CheckMutations(muts); err != nil {
+		return 0, err
+	}
+	if len(muts) > storage.MaxApplyMutations {
+		return 0, fmt.Errorf("%w: %d mutations in one Apply, etcd takes at most %d", storage.ErrInvalid, len(muts), storage.MaxApplyMutations)
+	}
+	cctx, end, err := s.begin(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer end()
+	var cmps []clientv3.Cmp
+	var ops, reads []clientv3.Op
+	for _, m := range muts {
+		k := s.prefix + m.Key
+		if m.Expect != storage.AnyRevision {
+			cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(k), "=", m.Expect))
+			reads = append(reads, clientv3.OpGet(k, clientv3.WithKeysOnly()))
+		}
+		if m.Value == nil {
+			ops = append(ops, clientv3.OpDelete(k))
+		} else {
+			ops = append(ops, clientv3.OpPut(k, string(m.Value)))
+		}
+	}
+	resp, err := s.cli.Txn(cctx).If(cmps...).Then(ops...).Else(reads...).Commit()
+	if err != nil {
+		return 0, fail(ctx, "apply", err)
+	}
+	if resp.Succeeded {
+		return resp.Header.Revision, nil
+	}
+	// Find the first mutation whose Expect failed, from the Else reads
+	// (one per mutation with an Expect, in order).
+	i := 0
+	for _, m := range muts {
+		if m.Expect == storage.AnyRevision {
+			continue
+		}
+		var current int64
+		if kvs := resp.Responses[i].GetResponseRange().GetKvs(); len(kvs) > 0 {
+			current = kvs[0].ModRevision
+		}
+		i++
+		if err := storage.CheckExpect(m.Key, m.Expect, current); err != nil {
+			return 0, err
+		}
+	}
+	// Unreachable unless etcd disagrees with its own compare.
+	return 0, fmt.Errorf("etcdstore: apply: %w: a compare failed but no key differs", storage.ErrUnavailable)
+}
+
+// Revision implements storage.Store: the cluster revision, from a
+// linearizable read.
+func (s *Store) Revision(ctx context.Context) (int64, error) {
+	cctx, end, err := s.begin(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer end()
+	resp, err := s.cli.Get(cctx, s.prefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil {
+		return 0, fail(ctx, "revision", err)
+	}
+	return resp.Header.Revision, nil
+}
+
+// Close implements storage.Store: it waits for calls in flight, ends every
+// watch and closes the client.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.cancel()
+	s.mu.Unlock()
+	s.watches.Wait()
+	return s.cli.Close()
+}
+
+// value returns v, never nil: etcd gives an empty value as nil.
+func value(v []byte) []byte {
+	if v == nil {
+		return []byte{}
+	}
+	return v
+}
