@@ -129,6 +129,8 @@ type VerifyRequest struct {
 
 // VerifyDetails says which components were checked and which mode held.
 type VerifyDetails struct {
+	// Checked names the component algorithms checked; the server always
+	// sends an array, [] when none was.
 	Checked       []string `json:"checked"`
 	SatisfiedMode string   `json:"satisfied_mode,omitempty"`
 	// Reason is given when the version could not verify at all (ok is

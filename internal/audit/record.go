@@ -32,7 +32,9 @@ const (
 // string as valid UTF-8 (invalid bytes become U+FFFD).
 //
 // A record never holds a secret: InputB3 is a hash of what was signed or
-// wrapped, never the input; Actor is the token's identifier, never the token.
+// verified, or of the ciphertext or envelope of a data operation (encrypt,
+// decrypt, wrap, unwrap), never of a plaintext or a key; Actor is the token's
+// identifier, never the token.
 type Record struct {
 	Seq       uint64    // 1 for the first record of the log, then +1, no gaps
 	TS        time.Time // when the operation happened; stored in UTC, RFC 3339 with nanoseconds

@@ -1,5 +1,6 @@
 // Package fsutil holds the few file-system operations the service needs to
-// be crash-safe: atomic creation of small secret files and directory fsync.
+// be crash-safe and private: atomic creation of small secret files,
+// directory fsync, and a data directory only its owner can use.
 package fsutil
 
 import (
@@ -8,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 )
 
 // CreateFileAtomic creates path with mode 0600 and contents data, or fails
@@ -70,4 +72,49 @@ func SyncDir(dir string) error {
 	}
 	defer d.Close()
 	return d.Sync()
+}
+
+// ErrLooseDirMode reports a directory that group or others can write to.
+var ErrLooseDirMode = errors.New("fsutil: directory is writable by group or others")
+
+// PrivateDir makes dir a directory that only its owner can use, for a data
+// directory holding keys, tokens and the audit log:
+//
+//   - missing, it is created (with its parents) with mode 0700;
+//   - if group or others can write to it, it is refused with an error
+//     wrapping ErrLooseDirMode that names the fix (chmod 700 dir) and is
+//     left as it is: someone else could have put, replaced or removed
+//     files in it, so it is not for this process to bless it;
+//   - if group or others can only read or search it (0755, 0750, ...), its
+//     mode is tightened to 0700 and the mode it had is returned in was
+//     (0 when nothing changed), for the caller to warn about.
+//
+// The check follows symbolic links (it is the directory that matters, not
+// the link). Mode bits mean nothing on Windows: there the directory is only
+// created if missing.
+func PrivateDir(dir string) (was fs.FileMode, err error) {
+	fi, err := os.Stat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, os.MkdirAll(dir, 0o700)
+	}
+	if err != nil {
+		return 0, err
+	}
+	if !fi.IsDir() {
+		return 0, fmt.Errorf("fsutil: %s is not a directory", dir)
+	}
+	if runtime.GOOS == "windows" {
+		return 0, nil
+	}
+	perm := fi.Mode().Perm()
+	if perm&0o022 != 0 {
+		return 0, fmt.Errorf("%w: %s has mode %04o; fix it with: chmod 700 %s", ErrLooseDirMode, dir, perm, dir)
+	}
+	if perm&0o077 == 0 {
+		return 0, nil
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return 0, fmt.Errorf("fsutil: tightening %s from mode %04o to 0700: %w", dir, perm, err)
+	}
+	return perm, nil
 }

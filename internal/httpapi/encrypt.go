@@ -37,14 +37,17 @@ func (s *Server) encrypt(c *call) error {
 	if err != nil {
 		return err
 	}
-	c.fact.setInput(pt)
 	start := time.Now()
 	res, err := s.ks.Encrypt(c.r.Context(), keystore.Ref{Name: ref.KeyName.String(), Version: ref.Version}, pt, aad)
 	if err != nil {
 		return err
 	}
 	s.done("encrypt", ref.Alg, start)
+	// The record hashes the ciphertext, never the plaintext (SPEC §9): an
+	// unkeyed hash of a short plaintext gives it away to a brute force. A
+	// failed encrypt has no ciphertext, so its record has no input_b3.
 	c.fact.kid = res.KID
+	c.fact.setInput(res.Ciphertext)
 	c.respond(http.StatusOK, api.EncryptResponse{KID: res.KID, CiphertextB64: api.EncodeB64(res.Ciphertext)})
 	return nil
 }

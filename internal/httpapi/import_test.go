@@ -316,9 +316,10 @@ func TestImportWycheproofEd25519(t *testing.T) {
 }
 
 // TestImportWycheproofMLDSA: the ML-DSA verify files, every group's public
-// key imported as a verify-only key (a key of the wrong length is refused
-// with 400 BadRequest), every case through POST /verify. A context over 255
-// bytes is 400 BadRequest; every other invalid case answers ok false.
+// key imported as a verify-only key (a key of the wrong length, or one with
+// t1 = 0 under which anyone can sign, is refused with 400 BadRequest),
+// every case through POST /verify. A context over 255 bytes is 400
+// BadRequest; every other invalid case answers ok false.
 func TestImportWycheproofMLDSA(t *testing.T) {
 	known := map[string]bool{"ValidSignature": true, "ManySteps": true, "BoundaryCondition": true, "ZeroPublicKey": true,
 		"InvalidPrivateKey": true, "InvalidSignature": true, "ModifiedSignature": true, "InfinityNormViolation": true,
@@ -329,7 +330,7 @@ func TestImportWycheproofMLDSA(t *testing.T) {
 		file := "mldsa_" + strings.TrimPrefix(alg, "ml-dsa-") + "_verify_test.json"
 		t.Run(alg, func(t *testing.T) {
 			f := readWycheproof[mldsaVerifyGroup](t, file, "mldsa_verify_schema.json")
-			var n, valid, invalid, badKey int
+			var n, valid, invalid, badKey, zeroKey int
 			for _, g := range f.TestGroups {
 				pub := unhex(t, g.PublicKey)
 				r := h.do(t, "POST", "/v1/kms/keys/import", h.Admin, api.ImportKeyRequest{Tenant: "wycheproof", Purpose: "mldsa", Alg: alg,
@@ -338,10 +339,15 @@ func TestImportWycheproofMLDSA(t *testing.T) {
 					checkEnvelope(t, r, api.CodeBadRequest)
 					for _, c := range g.Tests {
 						n++
-						if c.Result != "invalid" || !slices.Contains(c.Flags, "IncorrectPublicKeyLength") {
+						switch {
+						case slices.Contains(c.Flags, "ZeroPublicKey"):
+							// Valid signatures too: the key itself is refused.
+							zeroKey++
+						case c.Result == "invalid" && slices.Contains(c.Flags, "IncorrectPublicKeyLength"):
+							badKey++
+						default:
 							t.Errorf("tcId %d: key refused (%s) but the case is %s %v", c.TcID, r.Raw, c.Result, c.Flags)
 						}
-						badKey++
 					}
 					continue
 				}
@@ -353,6 +359,9 @@ func TestImportWycheproofMLDSA(t *testing.T) {
 						if !known[fl] {
 							t.Errorf("tcId %d: unknown flag %q", c.TcID, fl)
 						}
+					}
+					if slices.Contains(c.Flags, "ZeroPublicKey") {
+						t.Errorf("tcId %d: a key with t1 = 0 was imported", c.TcID)
 					}
 					req := api.VerifyRequest{KID: res.KID,
 						Sigs: []api.Signature{{Alg: alg, SignatureB64: api.EncodeB64(unhex(t, c.Sig))}}}.WithMessage(unhex(t, c.Msg))
@@ -382,7 +391,10 @@ func TestImportWycheproofMLDSA(t *testing.T) {
 			if n != f.NumberOfTests {
 				t.Errorf("%d cases, the file says %d", n, f.NumberOfTests)
 			}
-			t.Logf("%d cases: %d valid verified, %d invalid refused, %d refused at import (wrong key length)", n, valid, invalid, badKey)
+			if zeroKey == 0 {
+				t.Error("no ZeroPublicKey case met")
+			}
+			t.Logf("%d cases: %d valid verified, %d invalid refused, %d refused at import (wrong key length), %d refused at import (t1 = 0)", n, valid, invalid, badKey, zeroKey)
 		})
 	}
 }

@@ -23,7 +23,13 @@ func (s *Server) verify(c *call) error {
 	start := time.Now()
 	res, err := s.ks.Verify(c.r.Context(), item.Ref, item.Message, item.Parts, item.Opts)
 	ok := err == nil
-	details := api.VerifyDetails{Checked: res.Checked, SatisfiedMode: res.SatisfiedMode}
+	// details.checked is a JSON array on every answer, [] when no component
+	// was checked (pq_only with only a classical part), never null.
+	checked := res.Checked
+	if checked == nil {
+		checked = []string{}
+	}
+	details := api.VerifyDetails{Checked: checked, SatisfiedMode: res.SatisfiedMode}
 	// A version that is disabled, destroyed or below min_verify_version
 	// verifies nothing: ok false, with the reason, not an error.
 	var unusable *keystore.VersionUnusableError

@@ -52,7 +52,6 @@ func (s *Server) wrapKey(c *call) error {
 		return errorf(api.CodeBadRequest, "give exactly one of plaintext_key_b64 and size")
 	}
 	defer clear(dataKey)
-	c.fact.setInput(dataKey)
 	start := time.Now()
 	res, err := s.ks.Wrap(c.r.Context(), keystore.Ref{Name: ref.KeyName.String(), Version: ref.Version}, dataKey, aad)
 	if err != nil {
@@ -63,7 +62,10 @@ func (s *Server) wrapKey(c *call) error {
 		op = "datakey"
 	}
 	s.done(op, res.Alg, start)
+	// The record hashes the envelope, never the data key (SPEC §9); a
+	// failed wrap has no envelope, so its record has no input_b3.
 	c.fact.kid, c.fact.alg = res.KID, res.Alg
+	c.fact.setInput(res.Envelope)
 	resp := api.WrapResponse{KID: res.KID, Alg: res.Alg, WrappedB64: api.EncodeB64(res.Envelope)}
 	if generated {
 		resp.PlaintextKeyB64 = api.EncodeB64(dataKey)

@@ -112,8 +112,8 @@ func (ks *Keystore) importPrivateKey(ctx context.Context) (wrap.PrivateKey, erro
 // public key alone (the key is then verify-only: it never signs nor
 // rotates) or a private key seed sealed to ImportWrappingKey. Only the
 // algorithms in importable are taken; others are ErrUnsupported. A
-// malformed public key, a sealed seed that does not open or has the wrong
-// length is ErrInvalidArgument. The opened seed is cleared after it is
+// malformed or weak public key (see importPublic), a sealed seed that does
+// not open or has the wrong length is ErrInvalidArgument. The opened seed is cleared after it is
 // sealed at rest (best effort). An imported private key behaves like a
 // created one afterwards; its rotations make generated versions.
 func (ks *Keystore) Import(ctx context.Context, p ImportParams) (*Key, error) {
@@ -158,13 +158,21 @@ func (ks *Keystore) Import(ctx context.Context, p ImportParams) (*Key, error) {
 }
 
 // importPublic checks an encoded public key and makes the version of a
-// verify-only key from it.
+// verify-only key from it. A weak key (sig.ErrWeakPublicKey: an Ed25519
+// point of small order or not a point, an ML-DSA key with t1 = 0) is
+// ErrInvalidArgument: signatures could be made under it without a private
+// key.
 func importPublic(sc scheme, pub []byte, now time.Time) (Version, error) {
 	if len(pub) != sc.alg.PublicKeySize {
 		return Version{}, fmt.Errorf("%w: a %s public key is %d bytes, not %d", ErrInvalidArgument, sc.alg.Name, sc.alg.PublicKeySize, len(pub))
 	}
 	if _, err := sc.parsePub(pub); err != nil {
 		return Version{}, fmt.Errorf("%w: not a %s public key: %v", ErrInvalidArgument, sc.alg.Name, err)
+	}
+	if sc.checkPub != nil {
+		if err := sc.checkPub(pub); err != nil {
+			return Version{}, fmt.Errorf("%w: refused the public key: %v", ErrInvalidArgument, err)
+		}
 	}
 	return Version{Number: 1, State: Enabled, CreatedAt: now, PublicKey: append([]byte(nil), pub...), Origin: OriginImported}, nil
 }

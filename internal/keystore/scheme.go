@@ -25,6 +25,10 @@ type scheme struct {
 	generate func() []byte
 	load     func(seed []byte) (secretKey, error)
 	parsePub func(pub []byte) (any, error) // sig.PublicKey or wrap.PublicKey
+	// checkPub, when set, refuses a weak public key taken from outside (a
+	// verify-only import; sig.PublicKeyChecker). Keys on record are not
+	// checked again: they must keep loading.
+	checkPub func(pub []byte) error
 	// sealForm, when set, is what to seal for a new version instead of its
 	// seed: a secret form of the loaded key that loadForm loads faster
 	// (sig.FormScheme). It is as secret as the seed.
@@ -81,6 +85,9 @@ var kinds = map[alg.Kind]func(a *alg.Alg) (scheme, error){
 				return sigKey{k}, err
 			},
 			parsePub: func(pub []byte) (any, error) { return s.NewPublicKey(pub) },
+		}
+		if c, ok := s.(sig.PublicKeyChecker); ok {
+			sc.checkPub = c.CheckPublicKey
 		}
 		if fs, ok := s.(sig.FormScheme); ok {
 			// Ed25519: seal seed ‖ A, so that a cache miss costs no scalar

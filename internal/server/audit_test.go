@@ -223,19 +223,24 @@ func TestAuditEveryOperation(t *testing.T) {
 	// Wrap, unwrap, encrypt, decrypt.
 	dataKey := bytes.Repeat([]byte{0x5a}, 32)
 	dkB64 := base64.StdEncoding.EncodeToString(dataKey)
-	dkHash := blake3.Sum256(dataKey)
-	wrapped := expect("wrap", httpDo(t, r, "POST", "/v1/kms/wrap", admin, map[string]any{"kid": wk.str("kid"), "plaintext_key_b64": dkB64}), 200,
-		want{op: "wrap", actor: "admin", input: dkHash[:]})
+	// SPEC §9: data routes hash the envelope or ciphertext, never the
+	// plaintext or data key, on the way in and on the way out.
+	wrapped := httpDo(t, r, "POST", "/v1/kms/wrap", admin, map[string]any{"kid": wk.str("kid"), "plaintext_key_b64": dkB64})
 	env := wrapped.str("wrapped_b64")
 	envBytes, _ := base64.StdEncoding.DecodeString(env)
 	envHash := blake3.Sum256(envBytes)
+	expect("wrap", wrapped, 200, want{op: "wrap", actor: "admin", input: envHash[:]})
 	expect("unwrap", httpDo(t, r, "POST", "/v1/kms/unwrap", admin, map[string]any{"wrapped_b64": env}), 200,
 		want{op: "unwrap", actor: "admin", input: envHash[:]})
 	pt := []byte("social security number 078-05-1120")
 	ptB64 := base64.StdEncoding.EncodeToString(pt)
-	enc := expect("encrypt", httpDo(t, r, "POST", "/v1/kms/encrypt", admin, map[string]any{"kid": ek.str("kid"), "plaintext_b64": ptB64}), 200, ok("encrypt"))
+	enc := httpDo(t, r, "POST", "/v1/kms/encrypt", admin, map[string]any{"kid": ek.str("kid"), "plaintext_b64": ptB64})
 	ct := enc.str("ciphertext_b64")
-	expect("decrypt", httpDo(t, r, "POST", "/v1/kms/decrypt", admin, map[string]any{"ciphertext_b64": ct}), 200, ok("decrypt"))
+	ctBytes, _ := base64.StdEncoding.DecodeString(ct)
+	ctHash := blake3.Sum256(ctBytes)
+	expect("encrypt", enc, 200, want{op: "encrypt", actor: "admin", input: ctHash[:]})
+	expect("decrypt", httpDo(t, r, "POST", "/v1/kms/decrypt", admin, map[string]any{"ciphertext_b64": ct}), 200,
+		want{op: "decrypt", actor: "admin", input: ctHash[:]})
 	secrets = append(secrets, dkB64, string(pt), ptB64, ct, env)
 
 	// Backup (streams; audited before its first byte).

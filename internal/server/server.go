@@ -156,8 +156,15 @@ func (s *Server) openStore() ([]byte, error) {
 		rand.Read(kek)
 		return kek, nil
 	}
-	if err := os.MkdirAll(s.cfg.DataDir, 0o700); err != nil {
+	// A data directory others can write to is refused; one they can only
+	// read is tightened to 0700, with a warning (fsutil.PrivateDir).
+	was, err := fsutil.PrivateDir(s.cfg.DataDir)
+	if err != nil {
 		return nil, fmt.Errorf("server: data directory: %w", err)
+	}
+	if was != 0 {
+		s.log.Warn("the data directory was readable by group or others; its mode is now 0700",
+			slog.String("dir", s.cfg.DataDir), slog.String("was", fmt.Sprintf("%04o", was)))
 	}
 	kek, err := s.loadKEK()
 	if err != nil {

@@ -98,7 +98,8 @@ func (s *ed25519Scheme) NewPrivateKeyFromForm(form []byte) (PrivateKey, error) {
 // verification, once, so later verifications never decompress A again (and
 // a key that only signs never pays for it, in time or memory). 32 bytes that are not the encoding of any
 // curve point are kept as given: no signature verifies under them, and Bytes
-// still returns them.
+// still returns them. A key from outside is checked first with
+// CheckPublicKey, which refuses small-order points and non-points.
 func (s *ed25519Scheme) NewPublicKey(pub []byte) (PublicKey, error) {
 	if len(pub) != s.a.PublicKeySize {
 		return nil, keySizeError(s.a, "public key", len(pub), s.a.PublicKeySize)

@@ -162,7 +162,8 @@ func (s *mldsaScheme) NewPrivateKey(seed []byte) (PrivateKey, error) {
 
 // NewPublicKey parses an encoded public key (pkEncode, FIPS 204 Algorithm
 // 22) of Alg().PublicKeySize bytes. Every string of that length decodes to
-// a public key, so only the length is checked.
+// a public key, so only the length is checked; CheckPublicKey refuses the
+// weak ones (t1 = 0).
 func (s *mldsaScheme) NewPublicKey(pub []byte) (PublicKey, error) {
 	return s.newPublicKey(s.impl(), pub)
 }

@@ -19,6 +19,10 @@ const (
 	Circl = "github.com/cloudflare/circl@v1.6.5"
 	// Wycheproof is the C2SP Wycheproof test vectors.
 	Wycheproof = "github.com/c2sp/wycheproof@v0.0.0-20260902155932-3fa63dd0344a"
+	// Ed25519Vectors is the edge-case Ed25519 vector set of C2SP's CCTV
+	// (ed25519vectors.json: small-order and non-canonical A and R, with
+	// flags), at the version Go's crypto/ed25519 tests pin.
+	Ed25519Vectors = "filippo.io/mostly-harmless/ed25519vectors@v0.0.0-20210322192420-30a2d7243a94"
 )
 
 var (
