@@ -184,7 +184,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	reqID := newRequestID()
 	w.Header().Set("X-Request-Id", reqID)
-	if corr := r.Header.Get("X-Corr-Id"); corr != "" && len(corr) <= 128 {
+	if corr := r.Header.Get("X-Corr-Id"); echoableCorrID(corr) {
 		w.Header().Set("X-Corr-Id", corr)
 	}
 	r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, reqID))
@@ -227,6 +227,26 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		slog.Int("status", sw.status),
 		slog.Float64("latency_ms", float64(time.Since(start).Microseconds())/1000),
 	)
+}
+
+// maxCorrID bounds an X-Corr-Id the server echoes.
+const maxCorrID = 128
+
+// echoableCorrID reports whether a caller's X-Corr-Id is echoed: 1 to
+// maxCorrID bytes of printable ASCII (0x20 to 0x7E). Any other is dropped,
+// not refused: a correlation id is the caller's convenience, not part of
+// the request, and echoing raw bytes would hand them to every log and
+// proxy downstream.
+func echoableCorrID(s string) bool {
+	if s == "" || len(s) > maxCorrID {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
 }
 
 // canonicalPath reports whether p is a path ServeMux serves without a
