@@ -60,7 +60,7 @@ func limited(pattern string) bool {
 // verification, microseconds later, before the body is read), else the
 // tenant segment of a /keys/{tenant}/... path, else the shared bucket.
 func requestTenant(auth *captoken.Authority, r *http.Request, pattern string) string {
-	if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+	if tok, ok := bearerToken(r); ok {
 		if t := auth.TenantHint(tok); t != "" {
 			return t
 		}

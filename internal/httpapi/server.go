@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"path"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ron-kms/ron-kms/api"
@@ -304,12 +305,21 @@ func (w *statusWriter) WriteHeader(code int) {
 	w.ResponseWriter.WriteHeader(code)
 }
 
-// authenticate checks the bearer token.
+// authenticate checks the bearer token of Authorization (bearerToken).
 func (s *Server) authenticate(r *http.Request) (*captoken.Grant, error) {
-	h := r.Header.Get("Authorization")
-	const prefix = "Bearer "
-	if len(h) <= len(prefix) || h[:len(prefix)] != prefix {
+	tok, ok := bearerToken(r)
+	if !ok {
 		return nil, errorf(api.CodeUnauthenticated, "no bearer token: send Authorization: Bearer <token>")
 	}
-	return s.auth.Verify(h[len(prefix):], s.opts.Now())
+	return s.auth.Verify(tok, s.opts.Now())
+}
+
+// bearerToken returns the token of r's Authorization header, unverified:
+// the scheme name Bearer in any case (RFC 9110 §11.1, SPEC §5), then one
+// or more spaces, then the token (RFC 9110 §11.4). ok is false when there
+// is none.
+func bearerToken(r *http.Request) (tok string, ok bool) {
+	scheme, tok, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	tok = strings.TrimLeft(tok, " ")
+	return tok, strings.EqualFold(scheme, "Bearer") && tok != ""
 }
