@@ -87,3 +87,43 @@ func TestBearerSchemeAnyCase(t *testing.T) {
 		}
 	}
 }
+
+// TestUnknownRoute: a path that names no route is 404 NotFound with a
+// message and a hint about routes, not about key ids and versions.
+func TestUnknownRoute(t *testing.T) {
+	h := newHarness(t)
+	for _, tc := range []struct{ method, path, shown string }{
+		{"GET", "/nope", "/nope"},
+		{"GET", "/v1/kms/nope", "/v1/kms/nope"},
+		{"POST", "/v1/kms/nope", "/v1/kms/nope"},
+		{"GET", "/v1/kms", "/v1/kms"},
+		{"GET", "/v1/kms/", "/v1/kms/"},
+		{"GET", "/v1/kms/keys/a/b", "/v1/kms/keys/a/b"},
+		{"GET", "/v1/kms/keys/a/b/c/d/e/f", "/v1/kms/keys/a/b/c/d/e/f"},
+		{"POST", "/v1/kms/keys/a/b/c/d/e/f", "/v1/kms/keys/a/b/c/d/e/f"},
+		{"GET", "/v1/kms/n%FFpe", "/v1/kms/n%FFpe"},
+		{"GET", "/v1/kms/" + strings.Repeat("x", 100), "/v1/kms/" + strings.Repeat("x", 56) + "…"},
+	} {
+		r := h.do(t, tc.method, tc.path, h.Admin, nil)
+		if r.Status != http.StatusNotFound {
+			t.Errorf("%s %s: %d, want 404: %.200s", tc.method, tc.path, r.Status, r.Raw)
+			continue
+		}
+		checkEnvelope(t, r, api.CodeNotFound)
+		e, _ := r.JSON["error"].(map[string]any)
+		msg, _ := e["message"].(string)
+		hint, _ := e["hint"].(string)
+		if want := "no route " + tc.method + " " + tc.shown + ": see the API under /v1/kms (SPEC §4)"; msg != want {
+			t.Errorf("%s %s: message %q, want %q", tc.method, tc.path, msg, want)
+		}
+		if strings.Contains(hint, "key id") || !strings.Contains(hint, "/v1/kms") {
+			t.Errorf("%s %s: hint %q is not about routes", tc.method, tc.path, hint)
+		}
+	}
+	// A known route still answers its own NotFound, with the key hint.
+	r := h.do(t, "GET", "/v1/kms/keys/acme/p/ed25519/0190a5b2-7c3d-7e4f-8a1b-2c3d4e5f6a7b", h.Admin, nil)
+	checkEnvelope(t, r, api.CodeNotFound)
+	if hint, _ := r.JSON["error"].(map[string]any)["hint"].(string); !strings.Contains(hint, "key id") {
+		t.Errorf("an unknown key: hint %q", hint)
+	}
+}

@@ -197,7 +197,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// ServeMux would answer a redirect, which is not the contract's
 		// envelope: a path that is not canonical names no route.
 		route = "unmatched"
-		s.writeError(sw, r, errorf(api.CodeNotFound, "no route %s %s: the path is not in canonical form", r.Method, truncate(r.URL.Path)))
+		s.writeError(sw, r, noRoute(r, "the path is not in canonical form"))
 	} else if pattern == "" {
 		route = "unmatched"
 		if allow := s.allowed(r); allow != "" {
@@ -205,7 +205,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.writeError(sw, r, &httpError{code: api.CodeBadRequest, status: http.StatusMethodNotAllowed,
 				msg: fmt.Sprintf("method %s is not allowed here; allowed: %s", r.Method, allow)})
 		} else {
-			s.writeError(sw, r, errorf(api.CodeNotFound, "no route %s %s", r.Method, r.URL.Path))
+			s.writeError(sw, r, noRoute(r, "see the API under "+apiBase+" (SPEC §4)"))
 		}
 	} else {
 		s.serveLimited(sw, r, pattern, s.mux) // the mux sets the path values
@@ -228,6 +228,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		slog.Int("status", sw.status),
 		slog.Float64("latency_ms", float64(time.Since(start).Microseconds())/1000),
 	)
+}
+
+// apiBase is the base path of the API (SPEC §4).
+const apiBase = "/v1/kms"
+
+// noRoute is the 404 answer to a request that names no route, with why. The
+// path is shown escaped and cut short, so that the message is ASCII and
+// brief whatever the caller sent; the hint is about routes, not keys.
+func noRoute(r *http.Request, why string) error {
+	return &httpError{code: api.CodeNotFound,
+		msg:  fmt.Sprintf("no route %s %s: %s", truncate(r.Method), truncate(r.URL.EscapedPath()), why),
+		hint: "check the method and path against SPEC §4: the API is under " + apiBase + ", and /healthz, /readyz, /metrics and /version at the root"}
 }
 
 // maxCorrID bounds an X-Corr-Id the server echoes.
