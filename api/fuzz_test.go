@@ -2,8 +2,11 @@ package api
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
+	"reflect"
 	"testing"
+	"unicode/utf8"
 )
 
 func FuzzParseKeyRef(f *testing.F) {
@@ -88,6 +91,48 @@ func FuzzDecodePayloadB3(f *testing.F) {
 		}
 		if hex.String() != s {
 			t.Fatalf("DecodePayloadB3(%q) accepted a non-canonical encoding", s)
+		}
+	})
+}
+
+// FuzzUnmarshalSelfDecoders: the request types that decode themselves,
+// through any json.Unmarshal, never panic, accept only UTF-8 (RFC 8259
+// §8.1) and lists CheckText allows, and what they accept re-encodes to a
+// body that decodes again to the same encoding.
+func FuzzUnmarshalSelfDecoders(f *testing.F) {
+	kid := `"kid":"acme/p/ed25519/0190a5b2-7c3d-7e4f-8a1b-2c3d4e5f6a7b#v1"`
+	for _, s := range []string{
+		`{` + kid + `,"payload_b3":"00","op_id":"op-1"}`,
+		`{` + kid + `,"message_b64":"","sigs":[{"alg":"ed25519","signature_b64":"AA=="}],"policy":{"mode":"or"}}`,
+		`{"items":[{` + kid + `,"message_b64":"aGk="},{}]}`, `{"items":null}`, `{"items":[]}`,
+		`{` + kid + `,"op_id":"` + "\xc0\xaf" + `"}`, `{"items":[{"kid":"` + "\xed\xa0\x80" + `"}]}`,
+		`{"sigs":[{"alg":"` + "\xff" + `"}]}`, `{"` + "\x80" + `":1}`, "{}\xff",
+		`{"items":` + elements(MaxBatch+1, `{}`) + `}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		for _, v := range []any{new(SignRequest), new(VerifyRequest), new(SignBatchRequest), new(VerifyBatchRequest)} {
+			if err := json.Unmarshal(b, v); err != nil {
+				continue
+			}
+			if !utf8.Valid(b) {
+				t.Fatalf("%T accepted %q, which is not UTF-8", v, b)
+			}
+			if err := CheckText(b); err != nil {
+				t.Fatalf("%T accepted %q, which CheckText refuses: %v", v, b, err)
+			}
+			enc, err := json.Marshal(v)
+			if err != nil {
+				t.Fatalf("re-encoding %T: %v", v, err)
+			}
+			w := reflect.New(reflect.TypeOf(v).Elem()).Interface()
+			if err := json.Unmarshal(enc, w); err != nil {
+				t.Fatalf("%T accepted %q but not its encoding %q: %v", v, b, enc, err)
+			}
+			if enc2, err := json.Marshal(w); err != nil || !bytes.Equal(enc, enc2) {
+				t.Fatalf("%T: %q re-encodes to %q (%v)", v, enc, enc2, err)
+			}
 		}
 	})
 }

@@ -33,9 +33,10 @@ func (r SignRequest) MarshalJSON() ([]byte, error) {
 	return json.Marshal(w)
 }
 
-// UnmarshalJSON decodes strictly (unknown, inexact and repeated member
-// names are an error, see CheckMembers) and notes whether an empty
-// message_b64 was given.
+// UnmarshalJSON decodes strictly (text that is not UTF-8 or too long a
+// list, see CheckText, and unknown, inexact and repeated member names, see
+// CheckMembers, are an error) and notes whether an empty message_b64 was
+// given.
 func (r *SignRequest) UnmarshalJSON(b []byte) error {
 	var w wireSign
 	if err := decodeStrict(b, &w); err != nil {
@@ -65,9 +66,10 @@ func (r VerifyRequest) MarshalJSON() ([]byte, error) {
 	return json.Marshal(w)
 }
 
-// UnmarshalJSON decodes strictly (unknown, inexact and repeated member
-// names are an error, see CheckMembers) and notes whether an empty
-// message_b64 was given.
+// UnmarshalJSON decodes strictly (text that is not UTF-8 or too long a
+// list, see CheckText, and unknown, inexact and repeated member names, see
+// CheckMembers, are an error) and notes whether an empty message_b64 was
+// given.
 func (r *VerifyRequest) UnmarshalJSON(b []byte) error {
 	var w wireVerify
 	if err := decodeStrict(b, &w); err != nil {
@@ -108,9 +110,15 @@ func decodeItems[W, R any](b []byte, request func(*W) R) ([]R, error) {
 	return out, nil
 }
 
-// decodeStrict is json.Unmarshal followed by CheckMembers (a custom
-// UnmarshalJSON does not inherit the caller's DisallowUnknownFields).
+// decodeStrict is CheckText, then json.Unmarshal, then CheckMembers (a
+// custom UnmarshalJSON does not inherit the caller's DisallowUnknownFields,
+// and encoding/json checks neither UTF-8 nor lengths). These types are
+// decoded by any json.Unmarshal, not only by the server's decoder, so they
+// check for themselves.
 func decodeStrict(b []byte, v any) error {
+	if err := CheckText(b); err != nil {
+		return err
+	}
 	if err := json.Unmarshal(b, v); err != nil {
 		return err
 	}

@@ -18,7 +18,7 @@ import (
 // that a server acts on what any other reader of the body sees.
 //
 // It reads body in one pass and allocates only for a member name written
-// with escapes. Invalid JSON is an error, never a panic. Safe for
+// with escapes and for the names of an object of more than 16 members. Invalid JSON is an error, never a panic. Safe for
 // concurrent use.
 func CheckMembers(body []byte, v any) error {
 	w := nameWalker{b: body}
@@ -113,8 +113,7 @@ func (w *nameWalker) object(t reflect.Type) error {
 		w.i++
 		return nil
 	}
-	var seenBuf [16][]byte
-	seen := seenBuf[:0]
+	var names memberNames
 	for {
 		w.space()
 		if w.i >= len(w.b) || w.b[w.i] != '"' {
@@ -132,12 +131,9 @@ func (w *nameWalker) object(t reflect.Type) error {
 			}
 			name = []byte(s)
 		}
-		for _, s := range seen {
-			if bytes.Equal(s, name) {
-				return errors.New("a member name is repeated")
-			}
+		if names.repeated(name) {
+			return errors.New("a member name is repeated")
 		}
-		seen = append(seen, name)
 		mt := elem
 		if fields != nil {
 			ft, ok := fields[string(name)]
@@ -160,6 +156,42 @@ func (w *nameWalker) object(t reflect.Type) error {
 			return err
 		}
 	}
+}
+
+// memberNames is the set of member names read so far in one object:
+// compared one by one while there are few (a struct's), then a map, so that
+// an object of n members (a map's) costs O(n), not O(n²).
+type memberNames struct {
+	buf  [16][]byte
+	n    int
+	many map[string]struct{}
+}
+
+// repeated reports whether name was added before, and adds it.
+func (m *memberNames) repeated(name []byte) bool {
+	if m.many != nil {
+		if _, ok := m.many[string(name)]; ok {
+			return true
+		}
+		m.many[string(name)] = struct{}{}
+		return false
+	}
+	for _, s := range m.buf[:m.n] {
+		if bytes.Equal(s, name) {
+			return true
+		}
+	}
+	if m.n < len(m.buf) {
+		m.buf[m.n] = name
+		m.n++
+		return false
+	}
+	m.many = make(map[string]struct{}, 2*len(m.buf))
+	for _, s := range m.buf {
+		m.many[string(s)] = struct{}{}
+	}
+	m.many[string(name)] = struct{}{}
+	return false
 }
 
 // separator reads what follows a member or element: ',' (another

@@ -239,7 +239,7 @@ const (
 	DefaultBodyLimit = 1 << 20  // request body cap
 	MaxLabels        = 64       // labels per key
 	MaxLabelLen      = 128      // bytes per label key or value
-	MaxOpIDLen       = 128      // bytes of an op_id
+	MaxOpIDLen       = 128      // bytes of an op_id (printable ASCII, no spaces)
 	DefaultListLimit = 100      // keys per page when limit is not given
 	MaxListLimit     = 1000     // largest page
 	MaxDataKey       = 1024     // bytes of a data key to wrap or generate

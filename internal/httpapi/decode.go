@@ -32,7 +32,18 @@ func decode(r *http.Request, v any, emptyOK bool) error {
 }
 
 // decodeBytes is decode's parser, separate so that fuzz targets reach it.
+// A body that is not UTF-8 is BadRequest and one with too many elements
+// (api.MaxElements in one array or object, api.MaxBodyElements in all)
+// TooLarge, both before anything is decoded (api.CheckText).
 func decodeBytes(body []byte, v any) error {
+	// Before Unmarshal: it would decode the body anyway, with U+FFFD for
+	// each byte that is not UTF-8, and a list of any length. (The api types
+	// that decode themselves check again, for their other callers; for
+	// them encoding/json would refuse invalid bytes between tokens first,
+	// with a less helpful message.)
+	if err := api.CheckText(body); err != nil {
+		return textError(err)
+	}
 	// Unmarshal checks the whole body is one JSON value; checkNames then
 	// refuses unknown members (Unmarshal would drop them), and names that
 	// encoding/json would accept but the contract does not: it matches
@@ -50,6 +61,18 @@ func decodeBytes(body []byte, v any) error {
 	}
 	if err := api.CheckMembers(body, v); err != nil {
 		return errorf(api.CodeBadRequest, "malformed JSON: %v", err)
+	}
+	return nil
+}
+
+// textError is the answer to an api.CheckText error; nil for any other.
+func textError(err error) error {
+	switch {
+	case errors.Is(err, api.ErrNotUTF8):
+		return errorf(api.CodeBadRequest, "the request body is not valid UTF-8 (RFC 8259 §8.1)")
+	case errors.Is(err, api.ErrTooManyElements):
+		return errorf(api.CodeTooLarge, "the request body holds more than %d elements in one array or object, or more than %d in all (a batch takes at most %d items)",
+			api.MaxElements, api.MaxBodyElements, api.MaxBatch)
 	}
 	return nil
 }

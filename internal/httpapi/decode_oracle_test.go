@@ -7,14 +7,21 @@ import (
 	"io"
 	"reflect"
 	"strings"
+	"unicode/utf8"
+
+	"github.com/ron-kms/ron-kms/api"
 )
 
 // The decoder before its one-pass rewrite (a json.Decoder with
 // DisallowUnknownFields, then a walk of the body token by token), kept as
 // the oracle the fuzz targets compare decodeBytes with: both must accept
-// and refuse the same bodies.
+// and refuse the same bodies. It refuses text that is not UTF-8 first, and
+// counts the elements of every list as it walks.
 
 func tokenDecodeBytes(body []byte, v any) error {
+	if !utf8.Valid(body) {
+		return errors.New("not UTF-8")
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -23,14 +30,32 @@ func tokenDecodeBytes(body []byte, v any) error {
 	if _, err := dec.Token(); err != io.EOF {
 		return errors.New("data after the JSON object")
 	}
-	return tokenCheckNames(json.NewDecoder(bytes.NewReader(body)), reflect.TypeOf(v))
+	var total int
+	return tokenCheckNames(json.NewDecoder(bytes.NewReader(body)), reflect.TypeOf(v), 1, &total)
+}
+
+// tokenCount counts one more element of a list at depth (1 for the body's
+// own), refusing as api.CheckText does: more than api.MaxElements in one
+// list to depth 16, more than api.MaxBodyElements in all (counted, as
+// there, by the separators: every element but the first of each list).
+func tokenCount(n, depth int, total *int) error {
+	if n == 1 {
+		return nil
+	}
+	if *total++; *total >= api.MaxBodyElements {
+		return errors.New("too many elements in all")
+	}
+	if n > api.MaxElements && depth <= 16 {
+		return errors.New("too many elements in one list")
+	}
+	return nil
 }
 
 // tokenCheckNames walks one JSON value (already known to decode into t) and
 // rejects an object member named other than exactly a field's JSON name, or
 // named twice in one object. t may be nil: names are then only checked for
 // repeats.
-func tokenCheckNames(dec *json.Decoder, t reflect.Type) error {
+func tokenCheckNames(dec *json.Decoder, t reflect.Type, depth int, total *int) error {
 	for t != nil && t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
@@ -41,7 +66,10 @@ func tokenCheckNames(dec *json.Decoder, t reflect.Type) error {
 	switch tok {
 	case json.Delim('{'):
 		seen := map[string]bool{}
-		for dec.More() {
+		for n := 1; dec.More(); n++ {
+			if err := tokenCount(n, depth, total); err != nil {
+				return err
+			}
 			tok, err := dec.Token()
 			if err != nil {
 				return err
@@ -63,7 +91,7 @@ func tokenCheckNames(dec *json.Decoder, t reflect.Type) error {
 			case t.Kind() == reflect.Map:
 				mt = t.Elem()
 			}
-			if err := tokenCheckNames(dec, mt); err != nil {
+			if err := tokenCheckNames(dec, mt, depth+1, total); err != nil {
 				return err
 			}
 		}
@@ -73,8 +101,11 @@ func tokenCheckNames(dec *json.Decoder, t reflect.Type) error {
 		if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
 			et = t.Elem()
 		}
-		for dec.More() {
-			if err := tokenCheckNames(dec, et); err != nil {
+		for n := 1; dec.More(); n++ {
+			if err := tokenCount(n, depth, total); err != nil {
+				return err
+			}
+			if err := tokenCheckNames(dec, et, depth+1, total); err != nil {
 				return err
 			}
 		}

@@ -20,7 +20,8 @@ import (
 type httpError struct {
 	code   api.Code
 	msg    string
-	status int // overrides code.Status() when not zero (405)
+	status int    // overrides code.Status() when not zero (405)
+	hint   string // overrides the code's hint when not empty (an unknown route)
 }
 
 func (e *httpError) Error() string { return e.msg }
@@ -87,10 +88,15 @@ func itemError(err error) *api.ItemError {
 // writeError sends the contract's error envelope.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	code, msg := errorOf(err)
-	status := code.Status()
+	status, hint := code.Status(), hints[code]
 	var he *httpError
-	if errors.As(err, &he) && he.status != 0 {
-		status = he.status
+	if errors.As(err, &he) {
+		if he.status != 0 {
+			status = he.status
+		}
+		if he.hint != "" {
+			hint = he.hint
+		}
 	}
 	if code == api.CodeInternal {
 		s.log.LogAttrs(r.Context(), slog.LevelError, "internal error",
@@ -103,7 +109,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		Code:      code,
 		Message:   msg,
 		Retryable: code.Retryable(),
-		Hint:      hints[code],
+		Hint:      hint,
 		TS:        time.Now().UTC().Format(time.RFC3339),
 		RequestID: requestID(r.Context()),
 	}}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"reflect"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/ron-kms/ron-kms/api"
 )
@@ -29,11 +30,20 @@ const (
 var commonSeeds = []string{
 	``, `{}`, `null`, `[]`, `{"a":1}`, `{"kid":1}`, `{"KID":"x"}`, `{"kid":"a","kid":"b"}`,
 	`{"kid":"\u212aid"}`, "{\"\xff\":1}", `{} {}`, `{"items":[{"kid":"x","kid":"y"}]}`,
+	// Not UTF-8: encoding/json alone decodes each with U+FFFD.
+	"{\"kid\":\"\xc0\xaf\"}", "{\"op_id\":\"\xed\xa0\x80\"}", "{\"tenant\":\"\xff\"}",
+	"{\"items\":[{\"kid\":\"\x80\"}]}", "{\"labels\":{\"\xf4\x90\x80\x80\":\"v\"}}",
+	"{\"labels\":{\"a\":\"\xe2\x82\"}}", "{}\xff", "\xef\xbb\xbf{}",
+	// Lists at the cap and just past it.
+	`{"items":` + jsonList(api.MaxElements, `{}`) + `}`, `{"items":` + jsonList(api.MaxElements+1, `{}`) + `}`,
+	`{"sigs":` + jsonList(api.MaxElements+1, `{}`) + `}`, `{"scopes":` + jsonList(api.MaxElements+1, `""`) + `}`,
 }
 
 // fuzzDecode checks decodeBytes on T: it never panics; it fails only with a
-// BadRequest; and what it accepts re-encodes with encoding/json to a body
-// that decodes again to an equal value.
+// BadRequest, or a TooLarge for a body of more than api.MaxElements
+// elements in some list; it accepts only UTF-8 (RFC 8259 §8.1); and what it
+// accepts re-encodes with encoding/json to a body that decodes again to an
+// equal value.
 func fuzzDecode[T any](f *testing.F, seeds ...string) {
 	for _, s := range append(seeds, commonSeeds...) {
 		f.Add([]byte(s))
@@ -46,10 +56,17 @@ func fuzzDecode[T any](f *testing.F, seeds ...string) {
 		}
 		if err != nil {
 			var he *httpError
-			if !errors.As(err, &he) || he.code != api.CodeBadRequest {
+			switch {
+			case !errors.As(err, &he):
+				t.Fatalf("decodeBytes(%q) = %v, not an httpError", body, err)
+			case he.code == api.CodeTooLarge && bytes.Count(body, []byte(",")) >= api.MaxElements:
+			case he.code != api.CodeBadRequest:
 				t.Fatalf("decodeBytes(%q) = %v, want a BadRequest", body, err)
 			}
 			return
+		}
+		if !utf8.Valid(body) {
+			t.Fatalf("decodeBytes accepted %q, which is not UTF-8", body)
 		}
 		enc, err := json.Marshal(v)
 		if err != nil {

@@ -38,8 +38,8 @@ func (s *Server) importKey(c *call) error {
 		return errorf(api.CodeBadRequest, "unknown algorithm %q", truncate(req.Alg))
 	}
 	c.fact.tenant, c.fact.alg = req.Tenant, req.Alg
-	if len(req.OpID) > api.MaxOpIDLen {
-		return errorf(api.CodeBadRequest, "op_id is longer than %d bytes", api.MaxOpIDLen)
+	if err := keystore.CheckOpID(req.OpID); err != nil {
+		return err
 	}
 	if (req.PublicKeyB64 == "") == (req.WrappedPrivateB64 == "") {
 		return errorf(api.CodeBadRequest, "give exactly one of public_key_b64 (a verify-only key) and wrapped_private_b64 (a sealed private key)")

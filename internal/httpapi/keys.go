@@ -27,8 +27,8 @@ func (s *Server) createKey(c *call) error {
 		return errorf(api.CodeBadRequest, "unknown algorithm %q", truncate(req.Alg))
 	}
 	c.fact.tenant, c.fact.alg = req.Tenant, req.Alg
-	if len(req.OpID) > api.MaxOpIDLen {
-		return errorf(api.CodeBadRequest, "op_id is longer than %d bytes", api.MaxOpIDLen)
+	if err := keystore.CheckOpID(req.OpID); err != nil {
+		return err
 	}
 	// The uuid is not known yet: a key-prefix caveat must allow the whole
 	// tenant/purpose/alg/ prefix.
@@ -92,8 +92,8 @@ func (s *Server) rotateKey(c *call) error {
 	if err := decode(c.r, &req, true); err != nil {
 		return err
 	}
-	if len(req.OpID) > api.MaxOpIDLen {
-		return errorf(api.CodeBadRequest, "op_id is longer than %d bytes", api.MaxOpIDLen)
+	if err := keystore.CheckOpID(req.OpID); err != nil {
+		return err
 	}
 	res, err := s.ks.Rotate(c.r.Context(), n.String(), req.OpID)
 	if err != nil {

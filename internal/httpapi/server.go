@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"path"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ron-kms/ron-kms/api"
@@ -193,7 +194,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	reqID := newRequestID()
 	w.Header().Set("X-Request-Id", reqID)
-	if corr := r.Header.Get("X-Corr-Id"); corr != "" && len(corr) <= 128 {
+	if corr := r.Header.Get("X-Corr-Id"); echoableCorrID(corr) {
 		w.Header().Set("X-Corr-Id", corr)
 	}
 	r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, reqID))
@@ -205,7 +206,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// ServeMux would answer a redirect, which is not the contract's
 		// envelope: a path that is not canonical names no route.
 		route = "unmatched"
-		s.writeError(sw, r, errorf(api.CodeNotFound, "no route %s %s: the path is not in canonical form", r.Method, truncate(r.URL.Path)))
+		s.writeError(sw, r, noRoute(r, "the path is not in canonical form"))
 	} else if pattern == "" {
 		route = "unmatched"
 		if allow := s.allowed(r); allow != "" {
@@ -213,7 +214,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.writeError(sw, r, &httpError{code: api.CodeBadRequest, status: http.StatusMethodNotAllowed,
 				msg: fmt.Sprintf("method %s is not allowed here; allowed: %s", r.Method, allow)})
 		} else {
-			s.writeError(sw, r, errorf(api.CodeNotFound, "no route %s %s", r.Method, r.URL.Path))
+			s.writeError(sw, r, noRoute(r, "see the API under "+apiBase+" (SPEC §4)"))
 		}
 	} else {
 		s.serveLimited(sw, r, pattern, s.mux) // the mux sets the path values
@@ -236,6 +237,38 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		slog.Int("status", sw.status),
 		slog.Float64("latency_ms", float64(time.Since(start).Microseconds())/1000),
 	)
+}
+
+// apiBase is the base path of the API (SPEC §4).
+const apiBase = "/v1/kms"
+
+// noRoute is the 404 answer to a request that names no route, with why. The
+// path is shown escaped and cut short, so that the message is ASCII and
+// brief whatever the caller sent; the hint is about routes, not keys.
+func noRoute(r *http.Request, why string) error {
+	return &httpError{code: api.CodeNotFound,
+		msg:  fmt.Sprintf("no route %s %s: %s", truncate(r.Method), truncate(r.URL.EscapedPath()), why),
+		hint: "check the method and path against SPEC §4: the API is under " + apiBase + ", and /healthz, /readyz, /metrics and /version at the root"}
+}
+
+// maxCorrID bounds an X-Corr-Id the server echoes.
+const maxCorrID = 128
+
+// echoableCorrID reports whether a caller's X-Corr-Id is echoed: 1 to
+// maxCorrID bytes of printable ASCII (0x20 to 0x7E). Any other is dropped,
+// not refused: a correlation id is the caller's convenience, not part of
+// the request, and echoing raw bytes would hand them to every log and
+// proxy downstream.
+func echoableCorrID(s string) bool {
+	if s == "" || len(s) > maxCorrID {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
 }
 
 // canonicalPath reports whether p is a path ServeMux serves without a
@@ -293,12 +326,21 @@ func (w *statusWriter) WriteHeader(code int) {
 	w.ResponseWriter.WriteHeader(code)
 }
 
-// authenticate checks the bearer token.
+// authenticate checks the bearer token of Authorization (bearerToken).
 func (s *Server) authenticate(r *http.Request) (*captoken.Grant, error) {
-	h := r.Header.Get("Authorization")
-	const prefix = "Bearer "
-	if len(h) <= len(prefix) || h[:len(prefix)] != prefix {
+	tok, ok := bearerToken(r)
+	if !ok {
 		return nil, errorf(api.CodeUnauthenticated, "no bearer token: send Authorization: Bearer <token>")
 	}
-	return s.auth.Verify(h[len(prefix):], s.opts.Now())
+	return s.auth.Verify(tok, s.opts.Now())
+}
+
+// bearerToken returns the token of r's Authorization header, unverified:
+// the scheme name Bearer in any case (RFC 9110 §11.1, SPEC §5), then one
+// or more spaces, then the token (RFC 9110 §11.4). ok is false when there
+// is none.
+func bearerToken(r *http.Request) (tok string, ok bool) {
+	scheme, tok, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	tok = strings.TrimLeft(tok, " ")
+	return tok, strings.EqualFold(scheme, "Bearer") && tok != ""
 }

@@ -51,8 +51,8 @@ func prepareSign(g *captoken.Grant, req *api.SignRequest, f *auditFact) (keystor
 	if err != nil {
 		return keystore.SignItem{}, "", err
 	}
-	if len(req.OpID) > api.MaxOpIDLen {
-		return keystore.SignItem{}, "", errorf(api.CodeBadRequest, "op_id is longer than %d bytes", api.MaxOpIDLen)
+	if err := keystore.CheckOpID(req.OpID); err != nil {
+		return keystore.SignItem{}, "", err
 	}
 	item := keystore.SignItem{
 		Ref:     keystore.Ref{Name: ref.KeyName.String(), Version: ref.Version},
