@@ -26,6 +26,7 @@ type auditFact struct {
 	tenant, kid, alg string
 	input            []byte // BLAKE3-256 of the operation's input; nil when none
 	result, code     string
+	detail           string // audit.Record.Detail: context, never a secret
 }
 
 // setKey names the key an operation works on; kid may carry a version.
@@ -87,7 +88,7 @@ func (s *Server) appendRecords(c *call, err error) error {
 func factRecord(base audit.Record, f *auditFact) audit.Record {
 	r := base
 	r.Tenant, r.Kid, r.Alg, r.InputB3 = f.tenant, f.kid, f.alg, f.input
-	r.Result, r.Code = f.result, f.code
+	r.Result, r.Code, r.Detail = f.result, f.code, f.detail
 	if r.Result == "" {
 		r.Result = audit.ResultOK
 	}
