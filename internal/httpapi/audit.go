@@ -140,12 +140,12 @@ func (s *Server) finish(c *call, err error) {
 // is rolled back (Options.RefuseWrites): everything that writes the store
 // (encrypt reserves counts) or uses a private key whose state (disabled,
 // destroyed, rotated away) the old store may have forgotten. Reads, verify,
-// token minting and backup still work.
+// token minting and backup still work; revoking a token is a write, refused.
 var refusedOnRollback = map[string]bool{
 	"create": true, "import": true, "rotate": true, "configure": true,
 	"disable": true, "enable": true, "destroy": true, "cancel_destroy": true,
 	"sign": true, "sign_batch": true, "wrap": true, "unwrap": true,
-	"encrypt": true, "decrypt": true,
+	"encrypt": true, "decrypt": true, "token_revoke": true,
 }
 
 // pathKeyFact names the key of a /keys/{key}/... route before the handler
