@@ -211,6 +211,21 @@ type MintTokenResponse struct {
 	ID    string `json:"id"`
 }
 
+// RevokeTokenRequest is the body of POST /v1/kms/tokens/revoke (scope
+// kms:admin): the identifier of the token to revoke, as MintTokenResponse.ID
+// or `ron-kms token inspect` gives it (32 lower-case hex digits).
+type RevokeTokenRequest struct {
+	ID string `json:"id"`
+}
+
+// RevokeTokenResponse answers a revocation: from then on the token with
+// this identifier, and every attenuation of it, is 401 Unauthenticated on
+// every node. Revoked is always true; revoking again answers the same.
+type RevokeTokenResponse struct {
+	ID      string `json:"id"`
+	Revoked bool   `json:"revoked"`
+}
+
 // BuildInfo is the body of GET /version.
 type BuildInfo struct {
 	Version   string   `json:"version"`

@@ -98,6 +98,17 @@ func (c *Client) MintToken(ctx context.Context, req api.MintTokenRequest) (*api.
 	return &out, c.do(ctx, "POST", "/v1/kms/tokens", req, &out)
 }
 
+// RevokeToken revokes the token whose identifier is id (scope kms:admin,
+// unrestricted token): from then on that token and every attenuation of it
+// are refused (ErrUnauthenticated) by every node of the server. The
+// identifier is not secret: MintToken returns it, `ron-kms token inspect`
+// shows it. Revoking an identifier already revoked, or one that names no
+// token, succeeds as well; a malformed one is ErrBadRequest.
+func (c *Client) RevokeToken(ctx context.Context, id string) (*api.RevokeTokenResponse, error) {
+	var out api.RevokeTokenResponse
+	return &out, c.do(ctx, "POST", "/v1/kms/tokens/revoke", api.RevokeTokenRequest{ID: id}, &out)
+}
+
 // Version returns the server's build information (no token needed).
 func (c *Client) Version(ctx context.Context) (*api.BuildInfo, error) {
 	var out api.BuildInfo

@@ -14,8 +14,9 @@
 // Every caveat must hold. Several caveats of the same name all apply, so the
 // result is their intersection: two scope caveats allow only the scopes
 // listed in both, two different tenant caveats allow no tenant at all. A
-// token without caveats allows everything. An unknown or malformed caveat
-// denies everything. Third-party caveats are not supported.
+// token without caveats allows everything. A token with an unknown or
+// malformed caveat is refused outright, as are third-party caveats (not
+// supported) and revoked tokens (see [Revocations]).
 //
 // Anyone holding a token can attenuate it offline with [Attenuate]; nobody
 // without the root key can remove a caveat. Only an [Authority], which holds
@@ -27,14 +28,14 @@ import "errors"
 var (
 	// ErrUnauthenticated means there is no token, or it cannot be parsed, or
 	// its signature does not verify under the root key, or it has expired,
-	// or it carries a third-party caveat (its signature cannot be checked
-	// without a discharge, which ron-kms does not accept). HTTP 401.
+	// or it has been revoked, or it carries an unknown or malformed caveat,
+	// or a third-party caveat (its signature cannot be checked without a
+	// discharge, which ron-kms does not accept). HTTP 401.
 	ErrUnauthenticated = errors.New("captoken: unauthenticated")
 
 	// ErrNoCapability means the token is genuine and current but does not
 	// allow the request: a missing scope, another tenant, a key outside the
-	// key prefix, another algorithm, or an unknown or malformed caveat.
-	// HTTP 403. Errors returned by [Grant.Authorize] wrap it with a reason.
+	// key prefix, another algorithm. HTTP 403. Errors returned by [Grant.Authorize] wrap it with a reason.
 	ErrNoCapability = errors.New("captoken: no capability")
 
 	// ErrInvalidRestrictions means a [Restrictions] value cannot be written

@@ -14,7 +14,8 @@ type Grant struct {
 	id string
 
 	// denied, if not empty, says why this Grant denies everything (an
-	// unknown or malformed caveat).
+	// unknown or malformed caveat). Verify refuses such a token, so a Grant
+	// it returns never has one; the checks below still honour it.
 	denied string
 
 	scopes scopeSet
@@ -44,20 +45,20 @@ func (g *Grant) ID() string { return g.id }
 func (g *Grant) addCaveat(cond string) error {
 	name, value, ok := strings.Cut(cond, caveatSep)
 	if !ok || value == "" {
-		g.deny("malformed caveat", cond)
+		g.deny(cond, `is malformed: a caveat is "name = value", one space each side of "="`)
 		return nil
 	}
 	switch name {
 	case caveatScope:
 		set, ok := parseScopeList(value)
 		if !ok {
-			g.deny("malformed caveat", cond)
+			g.deny(cond, "is malformed: the value must be known scopes separated by commas, such as kms:sign,kms:verify")
 			return nil
 		}
 		g.scopes &= set
 	case caveatTenant:
 		if !validTenant(value) {
-			g.deny("malformed caveat", cond)
+			g.deny(cond, "is malformed: the value is not a tenant name")
 			return nil
 		}
 		switch {
@@ -68,7 +69,7 @@ func (g *Grant) addCaveat(cond string) error {
 		}
 	case caveatKeyPrefix:
 		if !validKeyPrefix(value) {
-			g.deny("malformed caveat", cond)
+			g.deny(cond, "is malformed: the value is not a key-name prefix (a-z 0-9 _ - /, at most 256)")
 			return nil
 		}
 		switch {
@@ -83,27 +84,28 @@ func (g *Grant) addCaveat(cond string) error {
 		}
 	case caveatAlg:
 		if !validAlgList(value) {
-			g.deny("malformed caveat", cond)
+			g.deny(cond, "is malformed: the value must be algorithm names separated by commas")
 			return nil
 		}
 		g.algLists = append(g.algLists, value)
 	case caveatExpires:
 		t, err := time.Parse(time.RFC3339, value)
 		if err != nil {
-			g.deny("malformed caveat", cond)
+			g.deny(cond, "is malformed: the value must be an RFC 3339 time")
 			return nil
 		}
 		if !g.hasExpires || t.Before(g.expires) {
 			g.expires, g.hasExpires = t, true
 		}
 	default:
-		g.deny("unknown caveat", cond)
+		g.deny(cond, "is unknown: known caveats are scope, tenant, key-prefix, alg and expires")
 	}
 	return nil
 }
 
-// deny records the first reason for g to deny everything.
-func (g *Grant) deny(what, cond string) {
+// deny records the first reason for g to deny everything: the caveat cond,
+// quoted and shortened (never the token), and what is wrong with it.
+func (g *Grant) deny(cond, why string) {
 	if g.denied != "" {
 		return
 	}
@@ -111,7 +113,7 @@ func (g *Grant) deny(what, cond string) {
 	if len(cond) > maxShown {
 		cond = cond[:maxShown] + "..."
 	}
-	g.denied = fmt.Sprintf("token has a %s %q", what, cond)
+	g.denied = fmt.Sprintf("the token's caveat %q %s", cond, why)
 }
 
 // Request is what an operation needs from a token. Every limit the token

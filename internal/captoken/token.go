@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"gopkg.in/macaroon.v2"
@@ -31,9 +32,10 @@ var b64 = base64.RawURLEncoding.Strict()
 // unexported field, and never written to a log, an error or a String
 // result. An Authority is safe for concurrent use.
 type Authority struct {
-	rootKey  []byte
-	location string
-	cache    *verifiedCache
+	rootKey     []byte
+	location    string
+	cache       *verifiedCache
+	revocations atomic.Pointer[Revocations]
 }
 
 // NewAuthority returns an Authority for a RootKeySize-byte root key, which
@@ -139,45 +141,55 @@ func Inspect(token string) (Info, error) {
 // It returns ErrUnauthenticated (wrapped) if the token is empty, longer than
 // MaxTokenLen, not canonical base64url without padding, not a canonical V2
 // binary macaroon, carries a third-party caveat, fails the signature check,
-// or has an expires caveat at or before now. Otherwise it returns a Grant
-// and no error, even if a caveat is unknown or malformed: such a Grant
-// denies everything with ErrNoCapability, and still carries the token's ID
-// for the audit log.
+// carries an unknown or malformed caveat (the message quotes the caveat,
+// shortened, never the token), has an expires caveat at or before now, or
+// has been revoked (see [Authority.SetRevocations]). Otherwise it returns a
+// Grant, which [Grant.Authorize] checks against each request.
 //
 // The signature check is macaroon.Verify, whose final comparison is
 // constant-time; the time taken otherwise depends on the token's length
-// and caveats, which are not secret. A token that verified once is
-// remembered (by its SHA-256) with its Grant, so later calls with the same
-// token only re-check expiry; see verifiedCache. The Grant is then shared
-// between calls, which is safe because a Grant is immutable.
+// and caveats, which are not secret. A token whose signature verified once
+// is remembered (by its SHA-256) with its Grant, so later calls with the
+// same token only re-check revocation and expiry; see verifiedCache. The
+// Grant is then shared between calls, which is safe because a Grant is
+// immutable.
 func (a *Authority) Verify(token string, now time.Time) (*Grant, error) {
 	d := tokenDigest(token)
-	if e, ok := a.cache.get(d); ok {
-		return e.g.unexpired(now)
-	}
-	m, id, err := parseTokenID(token)
-	if err != nil {
-		return nil, err
-	}
-	for _, c := range m.Caveats() {
-		if len(c.VerificationId) > 0 {
-			return nil, fmt.Errorf("%w: third-party caveats are not supported", ErrUnauthenticated)
+	e, ok := a.cache.get(d)
+	if !ok {
+		m, id, err := parseTokenID(token)
+		if err != nil {
+			return nil, err
 		}
+		for _, c := range m.Caveats() {
+			if len(c.VerificationId) > 0 {
+				return nil, fmt.Errorf("%w: third-party caveats are not supported", ErrUnauthenticated)
+			}
+		}
+		g := &Grant{scopes: allScopes}
+		if err := m.Verify(a.rootKey, g.addCaveat, nil); err != nil {
+			return nil, fmt.Errorf("%w: bad signature", ErrUnauthenticated)
+		}
+		g.id = hex.EncodeToString(id)
+		e = cachedGrant{g: g, hint: hintOf(m)}
+		a.cache.put(d, e)
 	}
-	g := &Grant{scopes: allScopes}
-	if err := m.Verify(a.rootKey, g.addCaveat, nil); err != nil {
-		return nil, fmt.Errorf("%w: bad signature", ErrUnauthenticated)
-	}
-	g.id = hex.EncodeToString(id)
-	a.cache.put(d, cachedGrant{g: g, hint: hintOf(m)})
-	return g.unexpired(now)
+	return a.admit(e.g, now)
 }
 
-// unexpired returns g, or ErrUnauthenticated if g's token has expired at
-// now.
-func (g *Grant) unexpired(now time.Time) (*Grant, error) {
+// admit returns g, the Grant of a token whose signature is good, or
+// ErrUnauthenticated if that token is revoked, has expired at now, or
+// carries a caveat this package does not understand. It runs on every
+// Verify, cached or not: none of this is remembered.
+func (a *Authority) admit(g *Grant, now time.Time) (*Grant, error) {
+	if r := a.revocations.Load(); r != nil && (*r).TokenRevoked(g.id) {
+		return nil, fmt.Errorf("%w: token %s has been revoked", ErrUnauthenticated, g.id)
+	}
 	if g.hasExpires && !now.Before(g.expires) {
 		return nil, fmt.Errorf("%w: token expired", ErrUnauthenticated)
+	}
+	if g.denied != "" {
+		return nil, fmt.Errorf("%w: %s", ErrUnauthenticated, g.denied)
 	}
 	return g, nil
 }

@@ -14,13 +14,13 @@ import (
 func newToken(cf *clientFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "token",
-		Short: "Mint, attenuate and inspect capability tokens",
+		Short: "Mint, attenuate, inspect and revoke capability tokens",
 		Long: `Tokens are macaroons. Their caveats (scope, tenant, key-prefix, alg, expires)
 all must hold. Anyone can attenuate a token offline by adding caveats; nobody
 can remove one. Minting a new root token needs the server and an unrestricted
-admin token.`,
+admin token; so does revoking one.`,
 	}
-	cmd.AddCommand(newTokenMint(cf), newTokenAttenuate(cf), newTokenInspect(cf))
+	cmd.AddCommand(newTokenMint(cf), newTokenAttenuate(cf), newTokenInspect(cf), newTokenRevoke(cf))
 	return cmd
 }
 
@@ -44,7 +44,11 @@ func newTokenMint(cf *clientFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "mint [--scope S,...] [--tenant T] [--key-prefix P] [--alg A,...] [--ttl D]",
 		Short: "Ask the server for a new token (admin only); prints the token",
-		Args:  cobra.NoArgs,
+		Long: `Ask the server for a new token with its own id, limited by the flags. It never
+outlives your token: without --ttl it expires when yours does (never, for the
+admin token), and a --ttl past that is refused. The token is printed on
+standard output, its id (for the audit log and token revoke) on standard error.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := cf.client()
 			if err != nil {
@@ -59,6 +63,7 @@ func newTokenMint(cf *clientFlags) *cobra.Command {
 				return err
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), res.Token)
+			fmt.Fprintf(cmd.ErrOrStderr(), "token id %s\n", res.ID)
 			return nil
 		},
 	}
@@ -130,4 +135,36 @@ func newTokenInspect(cf *clientFlags) *cobra.Command {
 			})
 		},
 	}
+}
+
+func newTokenRevoke(cf *clientFlags) *cobra.Command {
+	var id string
+	cmd := &cobra.Command{
+		Use:   "revoke --id ID",
+		Short: "Revoke a token and every attenuation of it (admin only)",
+		Long: `Revoke the token whose id is ID (32 hex digits: token mint prints it, token
+inspect shows it). From then on the server, every node of it, refuses that
+token and every token attenuated from it (they share its id) with
+Unauthenticated. A revocation is stored and audited, and cannot be undone.
+Revoking an id twice, or an id that names no token, succeeds too.
+
+Revoking the admin token locks its holders out: to get a new one, stop the
+server, remove <data-dir>/admin.token and start it again.`,
+		Example: "  ron-kms token revoke --id 3f9c2b6e0d1a4c8f9e7b5a3c1d2e4f60",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := cf.client()
+			if err != nil {
+				return err
+			}
+			res, err := c.RevokeToken(cmd.Context(), strings.TrimSpace(id))
+			if err != nil {
+				return err
+			}
+			return printJSON(cmd.OutOrStdout(), res)
+		},
+	}
+	cmd.Flags().StringVar(&id, "id", "", "id of the token to revoke (token inspect shows it)")
+	cmd.MarkFlagRequired("id")
+	return cmd
 }

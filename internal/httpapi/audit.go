@@ -26,6 +26,7 @@ type auditFact struct {
 	tenant, kid, alg string
 	input            []byte // BLAKE3-256 of the operation's input; nil when none
 	result, code     string
+	detail           string // audit.Record.Detail: context, never a secret
 }
 
 // setKey names the key an operation works on; kid may carry a version.
@@ -94,7 +95,7 @@ func (s *Server) appendRecords(c *call, err error) error {
 func factRecord(base audit.Record, f *auditFact) audit.Record {
 	r := base
 	r.Tenant, r.Kid, r.Alg, r.InputB3 = f.tenant, f.kid, f.alg, f.input
-	r.Result, r.Code = f.result, f.code
+	r.Result, r.Code, r.Detail = f.result, f.code, f.detail
 	if r.Result == "" {
 		r.Result = audit.ResultOK
 	}
@@ -146,12 +147,12 @@ func (s *Server) finish(c *call, err error) {
 // is rolled back (Options.RefuseWrites): everything that writes the store
 // (encrypt reserves counts) or uses a private key whose state (disabled,
 // destroyed, rotated away) the old store may have forgotten. Reads, verify,
-// token minting and backup still work.
+// token minting and backup still work; revoking a token is a write, refused.
 var refusedOnRollback = map[string]bool{
 	"create": true, "import": true, "rotate": true, "configure": true,
 	"disable": true, "enable": true, "destroy": true, "cancel_destroy": true,
 	"sign": true, "sign_batch": true, "wrap": true, "unwrap": true,
-	"encrypt": true, "decrypt": true,
+	"encrypt": true, "decrypt": true, "token_revoke": true,
 }
 
 // pathKeyFact names the key of a /keys/{key}/... route before the handler

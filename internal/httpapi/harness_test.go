@@ -37,6 +37,8 @@ type harness struct {
 	API   *Server // the handler the listener serves
 
 	client *http.Client
+	sealer *seal.AESGCM // for another node on the same store (peer)
+	root   []byte       // the token root key, idem
 }
 
 // newHarness serves the API over a real bolt file and a real loopback
@@ -94,7 +96,7 @@ func newHarnessAudited(t testing.TB, now func() time.Time, sink Auditor) *harnes
 	client.Timeout = 30 * time.Second
 	// Redirects are answers too: the test must see them, not follow them.
 	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &harness{URL: srv.URL, Admin: admin, Auth: auth, Store: st, KS: ks, API: api, client: client}
+	return &harness{URL: srv.URL, Admin: admin, Auth: auth, Store: st, KS: ks, API: api, client: client, sealer: sealer, root: root}
 }
 
 // mint makes a token with restrictions r under the server's root key.

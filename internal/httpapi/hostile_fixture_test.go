@@ -223,6 +223,8 @@ func newHostileFixture(t *testing.T, h *harness) *hostileFixture {
 			body: api.VerifyBatchRequest{Items: []api.VerifyRequest{verifyReq, verifyReq}}},
 		{name: "tokens", method: "POST", path: "/v1/kms/tokens", scope: captoken.ScopeAdmin,
 			body: api.MintTokenRequest{Scopes: []string{"kms:read"}, TTL: "1h"}},
+		{name: "tokens-revoke", method: "POST", path: "/v1/kms/tokens/revoke", scope: captoken.ScopeAdmin,
+			body: api.RevokeTokenRequest{ID: "0123456789abcdef0123456789abcdef"}},
 		{name: "wrap", method: "POST", path: "/v1/kms/wrap", scope: captoken.ScopeWrap, body: wrapReq},
 		{name: "unwrap", method: "POST", path: "/v1/kms/unwrap", scope: captoken.ScopeUnwrap, body: unwrapReq},
 		{name: "encrypt", method: "POST", path: "/v1/kms/encrypt", scope: captoken.ScopeEncrypt, body: encryptReq},

@@ -69,7 +69,7 @@ func hostileGeneratedRows(t *testing.T, f *hostileFixture) []hostileRow {
 			row("tampered token", tampered, 401, api.CodeUnauthenticated),
 			row("token with padding", h.Admin+"=", 401, api.CodeUnauthenticated),
 			row("under-scoped token", h.mint(t, captoken.Restrictions{Scopes: allScopesBut(rt.scope)}), 403, api.CodeNoCapability),
-			row("unknown caveat", unknownCaveat, 403, api.CodeNoCapability),
+			row("unknown caveat", unknownCaveat, 401, api.CodeUnauthenticated),
 		)
 		r := row("basic auth", "", 401, api.CodeUnauthenticated)
 		r.hdr = []string{"Authorization", "Basic YWRtaW46YWRtaW4="}

@@ -98,6 +98,14 @@ func hostileAdminRows(t *testing.T, f *hostileFixture) []hostileRow {
 	h, nameA, uuidA, signReq, verifyReq, acmeOnly := f.h, f.nameA, f.uuidA, f.signReq, f.verifyReq, f.acmeOnly
 	readOnly := f.readOnly
 	backupRow, tokens := f.backupRow, f.tokens
+	revoke := func(name string, body any, status int) hostileRow {
+		code := api.CodeBadRequest
+		if status == 403 {
+			code = api.CodeNoCapability
+		}
+		return hostileRow{name: "tokens-revoke/" + name, method: "POST", path: "/v1/kms/tokens/revoke", token: h.Admin,
+			body: body, status: status, code: code}
+	}
 	var rows []hostileRow
 	add := func(r ...hostileRow) { rows = append(rows, r...) }
 
@@ -119,6 +127,14 @@ func hostileAdminRows(t *testing.T, f *hostileFixture) []hostileRow {
 		hostileRow{name: "tokens/attenuated admin token", method: "POST", path: "/v1/kms/tokens", body: `{}`, status: 403, code: api.CodeNoCapability,
 			token: h.mint(t, captoken.Restrictions{Scopes: []captoken.Scope{captoken.ScopeAdmin}})},
 		hostileRow{name: "tokens/read-only token", method: "POST", path: "/v1/kms/tokens", body: `{}`, status: 403, code: api.CodeNoCapability, token: readOnly},
+		revoke("id missing", `{}`, 400),
+		revoke("id empty", api.RevokeTokenRequest{}, 400),
+		revoke("id upper case", api.RevokeTokenRequest{ID: "0123456789ABCDEF0123456789ABCDEF"}, 400),
+		revoke("id too short", api.RevokeTokenRequest{ID: "0123456789abcdef"}, 400),
+		revoke("id with a slash", api.RevokeTokenRequest{ID: "0123456789abcdef/123456789abcdef"}, 400),
+		revoke("id number", `{"id":1}`, 400),
+		withToken(revoke("tenant admin token", api.RevokeTokenRequest{ID: "0123456789abcdef0123456789abcdef"}, 403),
+			h.mint(t, captoken.Restrictions{Tenant: "acme"})),
 		hostileRow{name: "tokens/control", method: "POST", path: "/v1/kms/tokens", token: h.Admin, status: 201,
 			body: api.MintTokenRequest{Scopes: []string{"kms:read"}, Tenant: "acme", TTL: "1h"},
 			check: func(t *testing.T, r response) {

@@ -68,8 +68,10 @@ type Server struct {
 	testHookServe func(tenant string, delta int) // tests: called around each admitted request
 }
 
-// New builds a Server over a keystore and a token authority. It fails only
-// for an invalid VerifyModeFloor.
+// New builds a Server over a keystore and a token authority, and makes auth
+// refuse the tokens ks lists as revoked (captoken.Authority.SetRevocations),
+// so that what the revoke route records is enforced. It fails only for an
+// invalid VerifyModeFloor.
 func New(ks *keystore.Keystore, auth *captoken.Authority, m *metrics.Metrics, log *slog.Logger, opts Options) (*Server, error) {
 	if opts.BodyLimit <= 0 {
 		opts.BodyLimit = api.DefaultBodyLimit
@@ -90,6 +92,7 @@ func New(ks *keystore.Keystore, auth *captoken.Authority, m *metrics.Metrics, lo
 	if opts.MaxInflight <= 0 {
 		opts.MaxInflight = DefaultMaxInflight()
 	}
+	auth.SetRevocations(ks)
 	s := &Server{ks: ks, auth: auth, metrics: m, log: log, opts: opts, floor: floor, mux: http.NewServeMux(),
 		limiter: newLimiter(opts.MaxInflight, maxQueueWait, opts.MaxInflight)}
 	if opts.Audit != nil {
@@ -120,6 +123,7 @@ func (s *Server) routes() {
 	s.handle("POST /v1/kms/encrypt", "encrypt", captoken.ScopeEncrypt, s.encrypt)
 	s.handle("POST /v1/kms/decrypt", "decrypt", captoken.ScopeDecrypt, s.decrypt)
 	s.handle("POST /v1/kms/tokens", "token_mint", captoken.ScopeAdmin, s.mintToken)
+	s.handle("POST /v1/kms/tokens/revoke", "token_revoke", captoken.ScopeAdmin, s.revokeToken)
 	s.handle("GET /v1/kms/backup", "backup", captoken.ScopeAdmin, s.backup)
 	s.handle("GET /v1/kms/import/wrapping-key", "import_wrapping_key", captoken.ScopeCreate, s.importWrappingKey)
 	s.handle("POST /v1/kms/keys/import", "import", captoken.ScopeCreate, s.importKey)

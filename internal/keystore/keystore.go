@@ -39,13 +39,15 @@ type Keystore struct {
 	now      func() time.Time
 	cache    *cache
 	counters counters
+	revoked  *revocations // revoked token ids (revoke.go)
 	stop     context.CancelFunc
 	done     chan struct{}
 }
 
 // Open checks that the sealer's key-encryption key matches the store (a
-// store is bound to its KEK on first open) and starts following the store's
-// change feed so that the cache stays coherent with other writers.
+// store is bound to its KEK on first open), reads the token revocation list,
+// and starts following the store's change feed so that the cache and the
+// revocation list stay coherent with other writers.
 // ErrWrongKEK means the KEK does not open this store's records.
 func Open(ctx context.Context, cfg Config) (*Keystore, error) {
 	if cfg.Store == nil || cfg.Sealer == nil {
@@ -72,6 +74,10 @@ func Open(ctx context.Context, cfg Config) (*Keystore, error) {
 		cancel()
 		return nil, storeErr(err)
 	}
+	if ks.revoked, err = openRevocations(ctx, wctx, ks.store); err != nil {
+		cancel()
+		return nil, err
+	}
 	ks.stop, ks.done = cancel, make(chan struct{})
 	go ks.follow(wctx, feed)
 	return ks, nil
@@ -81,6 +87,7 @@ func Open(ctx context.Context, cfg Config) (*Keystore, error) {
 func (ks *Keystore) Close() {
 	ks.stop()
 	<-ks.done
+	<-ks.revoked.done
 }
 
 // CreateParams are the inputs of Create. Tenant and Purpose are expected to

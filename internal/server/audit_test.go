@@ -464,6 +464,7 @@ func TestRollback(t *testing.T) {
 		{"POST", "/v1/kms/keys/" + name + "/rotate"},
 		{"POST", "/v1/kms/keys"},
 		{"POST", "/v1/kms/sign"},
+		{"POST", "/v1/kms/tokens/revoke"},
 	} {
 		body := map[string]any{}
 		switch req.path {
@@ -471,6 +472,8 @@ func TestRollback(t *testing.T) {
 			body = map[string]any{"tenant": "acme", "purpose": "docs", "alg": "ed25519"}
 		case "/v1/kms/sign":
 			body = sign
+		case "/v1/kms/tokens/revoke":
+			body = map[string]any{"id": strings.Repeat("ab", 16)}
 		}
 		res := httpDo(t, r, req.method, req.path, admin, body)
 		if res.status != 503 || res.str("error", "code") != "StoreUnavailable" || res.header.Get("Retry-After") == "" ||
@@ -532,7 +535,7 @@ func TestRollback(t *testing.T) {
 	if accepted != 1 {
 		t.Errorf("%d accept_rollback records, want 1", accepted)
 	}
-	if refused != 4 {
-		t.Errorf("%d refused operations recorded, want 4", refused)
+	if refused != 5 {
+		t.Errorf("%d refused operations recorded, want 5", refused)
 	}
 }

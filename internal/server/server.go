@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"strings"
 
 	"github.com/ron-kms/ron-kms/api"
 	"github.com/ron-kms/ron-kms/internal/alg"
@@ -214,6 +215,9 @@ func (s *Server) ensureAdminToken(auth *captoken.Authority) error {
 	}
 	path := filepath.Join(s.cfg.DataDir, AdminTokenFile)
 	if _, err := os.Stat(path); err == nil {
+		if b, err := os.ReadFile(path); err == nil {
+			s.warnRevokedAdmin(path, string(b))
+		}
 		return nil
 	}
 	tok, id, err := auth.Mint(captoken.Restrictions{})
@@ -226,6 +230,18 @@ func (s *Server) ensureAdminToken(auth *captoken.Authority) error {
 	}
 	s.log.Info("wrote the admin token", slog.String("file", path), slog.String("token_id", id))
 	return nil
+}
+
+// warnRevokedAdmin logs a warning when the admin token in path (its
+// contents tok, a secret never logged) has been revoked: the operator gets a
+// new one by removing the file and starting again.
+func (s *Server) warnRevokedAdmin(path, tok string) {
+	info, err := captoken.Inspect(strings.TrimSpace(tok))
+	if err != nil || !s.ks.TokenRevoked(info.ID) {
+		return
+	}
+	s.log.Warn("the admin token is revoked; to get a new one, stop the server, remove the file and start again",
+		slog.String("file", path), slog.String("token_id", info.ID))
 }
 
 // AmnesiaAdminToken returns the admin token of a memory-store server (it is
