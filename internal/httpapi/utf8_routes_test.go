@@ -120,6 +120,9 @@ func TestNotUTF8EveryBodyRoute(t *testing.T) {
 			{"ttl", `{"scopes":["kms:read"],"ttl":"1h@"}`, ""},
 			{"scope", `{"scopes":["kms:read@"],"ttl":"1h"}`, ""},
 		}},
+		{"POST /v1/kms/tokens/revoke", "/v1/kms/tokens/revoke", 200, []bodyCase{
+			{"id", `{"id":"` + strings.Repeat("0", 31) + `@"}`, "1"},
+		}},
 		{"POST /v1/kms/wrap", "/v1/kms/wrap", 200, []bodyCase{
 			{"aad_b64", `{"kid":"` + nameW + `","size":32,"aad_b64":"@"}`, aad},
 		}},
