@@ -133,8 +133,12 @@ func ReadPublicKeyFile(dataDir string) (ed25519.PublicKey, error) {
 	return ParsePublicKey(b)
 }
 
+// ErrPublicKey reports bytes that are not an audit public key.
+var ErrPublicKey = errors.New("audit: public key is neither 64 hex characters nor 32 bytes")
+
 // ParsePublicKey parses an audit public key written as 64 hex characters
-// (surrounding white space allowed) or as the raw 32 bytes.
+// (surrounding white space allowed) or as the raw 32 bytes. The key does not
+// alias b. Anything else is ErrPublicKey.
 func ParsePublicKey(b []byte) (ed25519.PublicKey, error) {
 	if len(b) == ed25519.PublicKeySize {
 		return ed25519.PublicKey(bytes.Clone(b)), nil
@@ -146,5 +150,5 @@ func ParsePublicKey(b []byte) (ed25519.PublicKey, error) {
 			return ed25519.PublicKey(k), nil
 		}
 	}
-	return nil, errors.New("audit: public key is neither 64 hex characters nor 32 bytes")
+	return nil, ErrPublicKey
 }

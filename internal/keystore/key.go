@@ -2,6 +2,7 @@ package keystore
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -80,21 +81,29 @@ func (k *Key) clone() *Key {
 	return &c
 }
 
+// errCorruptKey is wrapped by every error of decodeKey.
+var errCorruptKey = errors.New("keystore: corrupt key record")
+
+// decodeKey decodes a stored key record (what encode wrote) of store
+// revision rev. Records written before Version.Origin existed read as
+// OriginGenerated. A record that is not JSON, whose versions are not
+// numbered 1, 2, ... in order or whose current version is not one of them
+// is errCorruptKey, and no key.
 func decodeKey(b []byte, rev int64) (*Key, error) {
 	var k Key
 	if err := json.Unmarshal(b, &k); err != nil {
-		return nil, fmt.Errorf("keystore: corrupt key record: %v", err)
+		return nil, fmt.Errorf("%w: %v", errCorruptKey, err)
 	}
 	for i, v := range k.Versions {
 		if v.Number != uint32(i+1) {
-			return nil, fmt.Errorf("keystore: corrupt key record %s: version %d at slot %d", k.Name, v.Number, i)
+			return nil, fmt.Errorf("%w %s: version %d at slot %d", errCorruptKey, k.Name, v.Number, i)
 		}
 		if v.Origin == "" {
 			k.Versions[i].Origin = OriginGenerated
 		}
 	}
 	if k.Current == 0 || int(k.Current) > len(k.Versions) {
-		return nil, fmt.Errorf("keystore: corrupt key record %s: current version %d", k.Name, k.Current)
+		return nil, fmt.Errorf("%w %s: current version %d", errCorruptKey, k.Name, k.Current)
 	}
 	k.revision = rev
 	return &k, nil

@@ -80,7 +80,10 @@ func schedDelete(t task) storage.Mutation {
 	return storage.Mutation{Key: t.path(), Expect: storage.AnyRevision}
 }
 
-// parseTask reads a due-index key.
+// parseTask reads a due-index key: only the spelling path writes, since
+// RunDue deletes an entry by its task's path, and an entry read any other
+// way (a sign in the due time, an unpadded version) could never be
+// removed. It returns the zero task and false for anything else.
 func parseTask(key string) (task, bool) {
 	rest, ok := strings.CutPrefix(key, schedPrefix)
 	if !ok {
@@ -111,7 +114,10 @@ func parseTask(key string) (task, bool) {
 	default:
 		return task{}, false
 	}
-	return t, strings.Count(t.name, "/") == 3
+	if strings.Count(t.name, "/") != 3 || t.path() != key {
+		return task{}, false
+	}
+	return t, true
 }
 
 // TickReport is what one tick did.

@@ -1,6 +1,7 @@
 package loadgen
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -22,16 +23,33 @@ const (
 	SpreadRandom = "random"
 )
 
+// maxKIDsFile bounds what ReadKIDs reads: 256 MiB, over four million kids
+// as keys seed --kids-out writes them with its default tenant and purpose.
+const maxKIDsFile = 256 << 20
+
+// ErrKIDs is wrapped by every error of ReadKIDs about what a kids file
+// holds: a line that is not a key id or name (the error also wraps
+// api.ErrBadKID), no kid at all, more than 256 MiB.
+var ErrKIDs = errors.New("loadgen: invalid kids file")
+
 // ReadKIDs reads a kids file: one key id (tenant/purpose/alg/uuid#vN) or
 // key name (without #vN: the current version) a line. Blank lines and lines
 // starting with "#" are skipped; any other line must parse with
-// api.ParseKeyRef, or ReadKIDs fails naming its line. The kids are
+// api.ParseKeyRef, or ReadKIDs fails naming its line. It reads at most
+// 256 MiB, and fails on a larger file without reading further. The kids are
 // substrings of one copy of the input: a million kids cost no allocation
-// each.
-func ReadKIDs(r io.Reader) ([]string, error) {
-	b, err := io.ReadAll(r)
+// each. Errors about the content are ErrKIDs; a read error is returned
+// wrapped.
+func ReadKIDs(r io.Reader) ([]string, error) { return readKIDs(r, maxKIDsFile) }
+
+// readKIDs is ReadKIDs reading at most limit bytes.
+func readKIDs(r io.Reader, limit int64) ([]string, error) {
+	b, err := io.ReadAll(io.LimitReader(r, limit+1))
 	if err != nil {
 		return nil, fmt.Errorf("loadgen: reading kids: %w", err)
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%w: larger than %d bytes", ErrKIDs, limit)
 	}
 	var kids []string
 	n := 0
@@ -42,12 +60,12 @@ func ReadKIDs(r io.Reader) ([]string, error) {
 			continue
 		}
 		if _, err := api.ParseKeyRef(line); err != nil {
-			return nil, fmt.Errorf("loadgen: kids line %d: %w", n, err)
+			return nil, fmt.Errorf("%w: line %d: %w", ErrKIDs, n, err)
 		}
 		kids = append(kids, line)
 	}
 	if len(kids) == 0 {
-		return nil, fmt.Errorf("loadgen: no kids in the file")
+		return nil, fmt.Errorf("%w: no kids in it", ErrKIDs)
 	}
 	return kids, nil
 }

@@ -1,6 +1,7 @@
 package loadgen
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -16,19 +17,25 @@ type OpWeight struct {
 // every worker walks (at most len(Ops()) × maxWeight entries).
 const maxWeight = 1000
 
+// ErrMix is wrapped by every error about a mix, from ParseMix or from a
+// Config whose Mix is not one.
+var ErrMix = errors.New("loadgen: invalid mix")
+
 // ParseMix parses a mix such as "sign=70,verify=20,wrap=10": operations of
 // Ops(), each at most once, with positive integer weights of at most 1000.
-// Weights are relative: "sign=7,verify=2,wrap=1" is the same mix.
+// Weights are relative: "sign=7,verify=2,wrap=1" is the same mix. Space
+// around an entry is allowed; FormatMix writes the canonical form. Anything
+// else is ErrMix, and no mix.
 func ParseMix(s string) ([]OpWeight, error) {
 	var mix []OpWeight
 	for part := range strings.SplitSeq(s, ",") {
 		op, w, ok := strings.Cut(strings.TrimSpace(part), "=")
 		if !ok {
-			return nil, fmt.Errorf("loadgen: mix entry %q: want op=weight", part)
+			return nil, fmt.Errorf("%w: entry %q: want op=weight", ErrMix, part)
 		}
 		n, err := strconv.Atoi(w)
 		if err != nil || n < 1 || n > maxWeight {
-			return nil, fmt.Errorf("loadgen: mix entry %q: the weight must be an integer from 1 to %d", part, maxWeight)
+			return nil, fmt.Errorf("%w: entry %q: the weight must be an integer from 1 to %d", ErrMix, part, maxWeight)
 		}
 		mix = append(mix, OpWeight{Op: op, Weight: n})
 	}
@@ -51,14 +58,14 @@ func checkMix(mix []OpWeight) error {
 	seen := map[string]bool{}
 	for _, m := range mix {
 		if _, ok := opTable[m.Op]; !ok {
-			return fmt.Errorf("loadgen: unknown op %q in the mix (want one of %v)", m.Op, Ops())
+			return fmt.Errorf("%w: unknown op %q (want one of %v)", ErrMix, m.Op, Ops())
 		}
 		if seen[m.Op] {
-			return fmt.Errorf("loadgen: %s appears twice in the mix", m.Op)
+			return fmt.Errorf("%w: %s appears twice", ErrMix, m.Op)
 		}
 		seen[m.Op] = true
 		if m.Weight < 1 || m.Weight > maxWeight {
-			return fmt.Errorf("loadgen: weight %d of %s is outside 1..%d", m.Weight, m.Op, maxWeight)
+			return fmt.Errorf("%w: weight %d of %s is outside 1..%d", ErrMix, m.Weight, m.Op, maxWeight)
 		}
 	}
 	return nil
