@@ -311,10 +311,14 @@ func (l *ledger) wrap(ctx context.Context, c *client.Client, purpose string) err
 	if err != nil || len(dk) != 32 {
 		return fmt.Errorf("%w: wrap with size 32 answered no 32-byte plaintext_key_b64", errBadAnswer)
 	}
+	env, err := api.DecodeB64("wrapped_b64", res.WrappedB64)
+	if err != nil {
+		return fmt.Errorf("%w: wrap answered a wrapped_b64 that is not base64", errBadAnswer)
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.cur.wraps = append(l.cur.wraps, wrapAck{kid: res.KID, envelope: res.WrappedB64, plaintext: res.PlaintextKeyB64, reqID: id})
-	// The record hashes what was wrapped: the data key.
-	l.audits = append(l.audits, auditWant{reqID: id, ops: []string{"wrap", "datakey"}, kid: res.KID, inputB3: b3hex(dk)})
+	// The record hashes the envelope, never the data key (SPEC §9).
+	l.audits = append(l.audits, auditWant{reqID: id, ops: []string{"wrap", "datakey"}, kid: res.KID, inputB3: b3hex(env)})
 	return nil
 }
