@@ -288,3 +288,43 @@ func freePorts(n int) ([]int, error) {
 	}
 	return ports, nil
 }
+
+// Leader returns the index of the member that is the cluster's leader, as
+// a running member reports it.
+func (c *Cluster) Leader(ctx context.Context) (int, error) {
+	eps := c.Endpoints()
+	var last error
+	for i, ep := range eps {
+		if !c.Running(i) {
+			continue
+		}
+		cli, err := clientv3.New(clientv3.Config{Endpoints: []string{ep}, DialTimeout: 2 * time.Second, Logger: nopLogger()})
+		if err != nil {
+			last = err
+			continue
+		}
+		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		st, err := cli.Status(sctx, ep)
+		cancel()
+		if err != nil {
+			cli.Close()
+			last = err
+			continue
+		}
+		for j, ep2 := range eps {
+			if !c.Running(j) {
+				continue
+			}
+			sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			st2, err := cli.Status(sctx, ep2)
+			cancel()
+			if err == nil && st2.Header.MemberId == st.Leader {
+				cli.Close()
+				return j, nil
+			}
+		}
+		cli.Close()
+		last = fmt.Errorf("no running member is the leader %x", st.Leader)
+	}
+	return -1, fmt.Errorf("etcdtest: finding the leader: %v", last)
+}

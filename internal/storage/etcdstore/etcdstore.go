@@ -13,22 +13,29 @@
 //
 // Every call carries clientv3.WithRequireLeader, so a member that has lost
 // quorum answers at once instead of holding the call until its deadline,
-// and every call is bounded by Options.RequestTimeout. A call that fails for
-// either reason returns an error wrapping storage.ErrUnavailable; an Apply
-// that fails so may still have been applied (etcd cannot say), so callers
-// re-read before they retry, as the Store contract requires.
+// and every call is bounded by Options.RequestTimeout. Within that budget a
+// call is retried across what a leader election or a lost member looks like
+// (no leader, a timed-out attempt, a dropped connection), so that one
+// member going down is not an error. A call that still fails returns an
+// error wrapping storage.ErrUnavailable; an Apply that fails so may still
+// have been applied (etcd cannot say), so callers re-read before they
+// retry, as the Store contract requires.
 package etcdstore
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"sync"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/ron-kms/ron-kms/internal/storage"
 )
@@ -136,19 +143,64 @@ func (s *Store) Ping(ctx context.Context) error {
 	return err
 }
 
-// begin starts a call: it checks ctx and Close, and returns the context the
-// etcd call runs under and the function that ends the call.
-func (s *Store) begin(ctx context.Context) (context.Context, func(), error) {
+// call runs one Store call: it checks ctx and Close, then runs op under
+// per-attempt deadlines until op succeeds, fails for a reason that a retry
+// cannot change, or the call's budget (Options.RequestTimeout) is spent.
+// An attempt gets a third of the budget, so that a request held by a member
+// whose leader has just died (the member learns it only after an election
+// timeout) is abandoned in time for another attempt to reach the new leader.
+// op is told the attempt number, from 0. The error returned is the caller's
+// own context error as it is, or one wrapping storage.ErrUnavailable.
+func (s *Store) call(ctx context.Context, what string, op func(ctx context.Context, attempt int) error) error {
 	if err := ctx.Err(); err != nil {
-		return nil, nil, err
+		return err
 	}
 	s.mu.RLock()
+	defer s.mu.RUnlock()
 	if s.closed {
-		s.mu.RUnlock()
-		return nil, nil, storage.ErrClosed
+		return storage.ErrClosed
 	}
-	cctx, cancel := context.WithTimeout(ctx, s.timeout)
-	return clientv3.WithRequireLeader(cctx), func() { cancel(); s.mu.RUnlock() }, nil
+	budget, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	backoff := 10 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		actx, acancel := context.WithTimeout(budget, s.timeout/3)
+		err := op(clientv3.WithRequireLeader(actx), attempt)
+		acancel()
+		if err == nil {
+			return nil
+		}
+		if !transient(err) || budget.Err() != nil {
+			return fail(ctx, what, err)
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-budget.Done():
+			t.Stop()
+			return fail(ctx, what, err)
+		case <-t.C:
+		}
+		backoff = min(2*backoff, 200*time.Millisecond)
+	}
+}
+
+// transient reports whether err may go away on another attempt: a deadline,
+// no leader, a leader change, a lost connection — etcd's Unavailable class.
+// A refused request (too large, too many operations, no permission, no
+// space) is not.
+func transient(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var coded interface{ Code() codes.Code }
+	if errors.As(err, &coded) {
+		c := coded.Code()
+		return c == codes.Unavailable || c == codes.DeadlineExceeded
+	}
+	if st, ok := status.FromError(err); ok {
+		return st.Code() == codes.Unavailable || st.Code() == codes.DeadlineExceeded
+	}
+	return false
 }
 
 // fail turns an etcd error into the Store's errors: the caller's own
@@ -156,6 +208,9 @@ func (s *Store) begin(ctx context.Context) (context.Context, func(), error) {
 func fail(ctx context.Context, what string, err error) error {
 	if cerr := ctx.Err(); cerr != nil {
 		return cerr
+	}
+	if errors.Is(err, storage.ErrClosed) {
+		return err
 	}
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, rpctypes.ErrTimeout) {
 		return fmt.Errorf("etcdstore: %s: %w: the cluster did not answer in time (no quorum?)", what, storage.ErrUnavailable)
@@ -171,14 +226,13 @@ func (s *Store) Get(ctx context.Context, key string) (storage.Item, error) {
 	if err := storage.CheckKey(key); err != nil {
 		return storage.Item{}, err
 	}
-	cctx, end, err := s.begin(ctx)
+	var resp *clientv3.GetResponse
+	err := s.call(ctx, "get", func(ctx context.Context, _ int) (err error) {
+		resp, err = s.cli.Get(ctx, s.prefix+key)
+		return err
+	})
 	if err != nil {
 		return storage.Item{}, err
-	}
-	defer end()
-	resp, err := s.cli.Get(cctx, s.prefix+key)
-	if err != nil {
-		return storage.Item{}, fail(ctx, "get", err)
 	}
 	if len(resp.Kvs) == 0 {
 		return storage.Item{}, fmt.Errorf("%w: key %q", storage.ErrNotFound, key)
@@ -189,26 +243,27 @@ func (s *Store) Get(ctx context.Context, key string) (storage.Item, error) {
 
 // List implements storage.Store with one linearizable range read.
 func (s *Store) List(ctx context.Context, prefix, startAfter string, limit int) ([]storage.Item, error) {
-	cctx, end, err := s.begin(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer end()
 	from := s.prefix + prefix
 	if startAfter != "" && startAfter+"\x00" > prefix {
 		from = s.prefix + startAfter + "\x00" // the least key after startAfter
 	}
 	rangeEnd := clientv3.GetPrefixRangeEnd(s.prefix + prefix)
 	if from >= rangeEnd {
-		return nil, nil // startAfter is past every key under prefix
+		// startAfter is past every key under prefix; still check ctx and
+		// Close as every call does.
+		return nil, s.call(ctx, "list", func(context.Context, int) error { return nil })
 	}
 	opts := []clientv3.OpOption{clientv3.WithRange(rangeEnd)}
 	if limit > 0 {
 		opts = append(opts, clientv3.WithLimit(int64(limit)))
 	}
-	resp, err := s.cli.Get(cctx, from, opts...)
+	var resp *clientv3.GetResponse
+	err := s.call(ctx, "list", func(ctx context.Context, _ int) (err error) {
+		resp, err = s.cli.Get(ctx, from, opts...)
+		return err
+	})
 	if err != nil {
-		return nil, fail(ctx, "list", err)
+		return nil, err
 	}
 	var items []storage.Item
 	for _, kv := range resp.Kvs {
@@ -219,8 +274,17 @@ func (s *Store) List(ctx context.Context, prefix, startAfter string, limit int) 
 
 // Apply implements storage.Store as one etcd transaction: a compare per
 // Expect, then the puts and deletes. When a compare fails, the same
-// transaction reads the keys (its Else branch) so that the conflict names
-// the first key whose Expect did not hold, as of that one revision.
+// transaction reads every key it would have written (its Else branch), as
+// of that one revision, so that the conflict names the first key whose
+// Expect did not hold.
+//
+// An attempt that timed out may still be applied later, so a retry within
+// the call's budget whose compare fails first asks whether the failure is
+// the earlier attempt's own success: every put key holding exactly the
+// value written, all at one mod revision, and every deleted key absent. It
+// then returns that revision instead of a conflict. (Another writer leaving
+// exactly those values at one revision would be indistinguishable; ron-kms's
+// values carry fresh key material and ids, so it does not happen.)
 func (s *Store) Apply(ctx context.Context, muts ...storage.Mutation) (int64, error) {
 	if err := storage.CheckMutations(muts); err != nil {
 		return 0, err
@@ -228,45 +292,53 @@ func (s *Store) Apply(ctx context.Context, muts ...storage.Mutation) (int64, err
 	if len(muts) > storage.MaxApplyMutations {
 		return 0, fmt.Errorf("%w: %d mutations in one Apply, etcd takes at most %d", storage.ErrInvalid, len(muts), storage.MaxApplyMutations)
 	}
-	cctx, end, err := s.begin(ctx)
-	if err != nil {
-		return 0, err
-	}
-	defer end()
 	var cmps []clientv3.Cmp
 	var ops, reads []clientv3.Op
 	for _, m := range muts {
 		k := s.prefix + m.Key
 		if m.Expect != storage.AnyRevision {
 			cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(k), "=", m.Expect))
-			reads = append(reads, clientv3.OpGet(k, clientv3.WithKeysOnly()))
 		}
+		reads = append(reads, clientv3.OpGet(k))
 		if m.Value == nil {
 			ops = append(ops, clientv3.OpDelete(k))
 		} else {
 			ops = append(ops, clientv3.OpPut(k, string(m.Value)))
 		}
 	}
-	resp, err := s.cli.Txn(cctx).If(cmps...).Then(ops...).Else(reads...).Commit()
+	var resp *clientv3.TxnResponse
+	var retried bool
+	err := s.call(ctx, "apply", func(ctx context.Context, attempt int) (err error) {
+		retried = attempt > 0
+		resp, err = s.cli.Txn(ctx).If(cmps...).Then(ops...).Else(reads...).Commit()
+		return err
+	})
 	if err != nil {
-		return 0, fail(ctx, "apply", err)
+		return 0, err
 	}
 	if resp.Succeeded {
 		return resp.Header.Revision, nil
 	}
-	// Find the first mutation whose Expect failed, from the Else reads
-	// (one per mutation with an Expect, in order).
-	i := 0
-	for _, m := range muts {
+	current := make([]*mvccpb.KeyValue, len(muts))
+	for i := range muts {
+		if kvs := resp.Responses[i].GetResponseRange().GetKvs(); len(kvs) > 0 {
+			current[i] = kvs[0]
+		}
+	}
+	if retried {
+		if rev, ok := applied(muts, current, resp.Header.Revision); ok {
+			return rev, nil
+		}
+	}
+	for i, m := range muts {
 		if m.Expect == storage.AnyRevision {
 			continue
 		}
-		var current int64
-		if kvs := resp.Responses[i].GetResponseRange().GetKvs(); len(kvs) > 0 {
-			current = kvs[0].ModRevision
+		var rev int64
+		if current[i] != nil {
+			rev = current[i].ModRevision
 		}
-		i++
-		if err := storage.CheckExpect(m.Key, m.Expect, current); err != nil {
+		if err := storage.CheckExpect(m.Key, m.Expect, rev); err != nil {
 			return 0, err
 		}
 	}
@@ -274,17 +346,42 @@ func (s *Store) Apply(ctx context.Context, muts ...storage.Mutation) (int64, err
 	return 0, fmt.Errorf("etcdstore: apply: %w: a compare failed but no key differs", storage.ErrUnavailable)
 }
 
+// applied reports whether current (the keys of muts as read at revision
+// now) is what muts leave behind when applied as one transaction, and at
+// which revision: every put key holds its value, all with one mod revision,
+// and every deleted key is absent (for a delete-only Apply the revision is
+// now, a revision at or after the deletes).
+func applied(muts []storage.Mutation, current []*mvccpb.KeyValue, now int64) (int64, bool) {
+	var rev int64
+	for i, m := range muts {
+		kv := current[i]
+		if m.Value == nil {
+			if kv != nil {
+				return 0, false
+			}
+			continue
+		}
+		if kv == nil || !bytes.Equal(kv.Value, m.Value) || (rev != 0 && kv.ModRevision != rev) {
+			return 0, false
+		}
+		rev = kv.ModRevision
+	}
+	if rev == 0 {
+		rev = now
+	}
+	return rev, true
+}
+
 // Revision implements storage.Store: the cluster revision, from a
 // linearizable read.
 func (s *Store) Revision(ctx context.Context) (int64, error) {
-	cctx, end, err := s.begin(ctx)
+	var resp *clientv3.GetResponse
+	err := s.call(ctx, "revision", func(ctx context.Context, _ int) (err error) {
+		resp, err = s.cli.Get(ctx, s.prefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
+		return err
+	})
 	if err != nil {
 		return 0, err
-	}
-	defer end()
-	resp, err := s.cli.Get(cctx, s.prefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
-	if err != nil {
-		return 0, fail(ctx, "revision", err)
 	}
 	return resp.Header.Revision, nil
 }

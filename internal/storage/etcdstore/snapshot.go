@@ -43,18 +43,17 @@ func (s *Store) Snapshot(ctx context.Context, fn func(storage.Item) error) (int6
 
 // page reads one page of Snapshot at rev (0: the current revision).
 func (s *Store) page(ctx context.Context, from, end string, rev int64) (kvs []*mvccpb.KeyValue, gotRev int64, more bool, err error) {
-	cctx, done, err := s.begin(ctx)
-	if err != nil {
-		return nil, 0, false, err
-	}
-	defer done()
 	opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(snapshotPage)}
 	if rev != 0 {
 		opts = append(opts, clientv3.WithRev(rev))
 	}
-	resp, err := s.cli.Get(cctx, from, opts...)
+	var resp *clientv3.GetResponse
+	err = s.call(ctx, "snapshot", func(ctx context.Context, _ int) (err error) {
+		resp, err = s.cli.Get(ctx, from, opts...)
+		return err
+	})
 	if err != nil {
-		return nil, 0, false, fail(ctx, "snapshot", err)
+		return nil, 0, false, err
 	}
 	if rev == 0 {
 		rev = resp.Header.Revision
