@@ -239,4 +239,3 @@ func currentAtLeast(t *testing.T, c *cluster, name string, min uint32) uint32 {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
-
