@@ -26,8 +26,7 @@ type verifiedCache struct {
 }
 
 type cachedGrant struct {
-	g    *Grant
-	hint string // TenantHint of the token
+	g *Grant
 }
 
 func newVerifiedCache(max int) *verifiedCache {

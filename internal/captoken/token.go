@@ -171,7 +171,7 @@ func (a *Authority) Verify(token string, now time.Time) (*Grant, error) {
 			return nil, fmt.Errorf("%w: bad signature", ErrUnauthenticated)
 		}
 		g.id = hex.EncodeToString(id)
-		e = cachedGrant{g: g, hint: hintOf(m)}
+		e = cachedGrant{g: g}
 		a.cache.put(d, e)
 	}
 	return a.admit(e.g, now)
