@@ -130,16 +130,23 @@ func (c *cluster) args(i int) []string {
 // start starts node i (again) and waits until it answers /healthz.
 func (c *cluster) start(i int) {
 	c.t.Helper()
-	nd := c.nodes[i]
+	startProcess(c.t, c.nodes[i], c.args(i))
+}
+
+// startProcess starts `ron-kms args...` as node nd and waits until it
+// answers /healthz.
+func startProcess(t *testing.T, nd *node, args []string) {
+	t.Helper()
+	i := nd.i
 	logf, err := os.OpenFile(nd.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		c.t.Fatal(err)
+		t.Fatal(err)
 	}
-	cmd := exec.Command(binPath, c.args(i)...)
+	cmd := exec.Command(binPath, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		c.t.Fatal(err)
+		t.Fatal(err)
 	}
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); logf.Close(); close(exited) }()
@@ -157,11 +164,11 @@ func (c *cluster) start(i int) {
 		}
 		select {
 		case <-exited:
-			c.t.Fatalf("node %d exited at start (see its log)", i)
+			t.Fatalf("node %d exited at start (see its log)", i)
 		default:
 		}
 		if time.Now().After(deadline) {
-			c.t.Fatalf("node %d did not answer /healthz: %v", i, err)
+			t.Fatalf("node %d did not answer /healthz: %v", i, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -194,11 +201,7 @@ func (nd *node) signal(sig syscall.Signal) {
 // client returns a client of node i with the admin token.
 func (c *cluster) client(i int) *client.Client {
 	c.t.Helper()
-	cl, err := client.New(c.nodes[i].addr, c.token, &http.Client{Timeout: 10 * time.Second})
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	return cl
+	return mustClient(c.t, c.nodes[i].addr, c.token)
 }
 
 // auditVerify runs `ron-kms audit verify` over the data directories.
@@ -225,4 +228,14 @@ func freePort(t *testing.T) int {
 // ctxT is a context for one request of a test.
 func ctxT(t *testing.T) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(t.Context(), 15*time.Second)
+}
+
+// mustClient returns a client of addr with token.
+func mustClient(t *testing.T, addr, token string) *client.Client {
+	t.Helper()
+	cl, err := client.New(addr, token, &http.Client{Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cl
 }
