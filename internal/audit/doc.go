@@ -40,10 +40,11 @@
 //	{"checkpoint":K,"every":E,"hash":"<hex>","node":"…","reason":"open|every|close|recover",
 //	 "seq":S,"sig":"<hex>","store_generation":G,"ts":"RFC 3339"}
 //
-// node, the writer's node id, is omitted when it has none.
 // K numbers checkpoints 1, 2, 3, ... in the log; S and hash are the seq and
 // hash of the last record before it (0 and zeros before any record); G is the
-// key store's generation (with etcd, the cluster's revision: it only grows); E is the writer's interval. sig is the Ed25519
+// key store's generation (with etcd, the cluster's revision, which only
+// grows); node is the writer's node id, omitted when it has none; E is the
+// writer's interval. sig is the Ed25519
 // signature over "ron-kms audit checkpoint v1\n" followed by the canonical
 // JSON of the checkpoint without "sig". The writer puts one first in each run
 // (open), one after every E records (every), one at Close (close), and one
