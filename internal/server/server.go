@@ -283,6 +283,9 @@ func (s *Server) warnRevokedAdmin(path, tok string) {
 		slog.String("file", path), slog.String("token_id", info.ID))
 }
 
+// NodeID is this node's id in its audit log ("" when it has none).
+func (s *Server) NodeID() string { return s.node }
+
 // AmnesiaAdminToken returns the admin token of a memory-store server (it is
 // written nowhere); "" otherwise. It is a secret.
 func (s *Server) AmnesiaAdminToken() string { return s.adminTk }
