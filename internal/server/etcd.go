@@ -59,7 +59,8 @@ func (s *Server) openEtcd(ctx context.Context) error {
 		DialTimeout: etcdStartTimeout,
 	})
 	if err != nil {
-		return fmt.Errorf("server: %s", oneLine(err))
+		// The client dials for at most DialTimeout before it gives up.
+		return s.notAnswering(err)
 	}
 	s.store = st
 	if err := s.pingEtcd(ctx, st); err != nil {
@@ -153,8 +154,7 @@ func (s *Server) pingEtcd(ctx context.Context, st *etcdstore.Store) error {
 			return cerr
 		}
 		if time.Now().Add(etcdRetryPause).After(deadline) {
-			return fmt.Errorf("server: etcd at %s does not answer (%s): check --etcd-endpoints and the --etcd-cacert/--etcd-cert/--etcd-key files, and that a majority of the members is up",
-				strings.Join(s.cfg.EtcdEndpoints, ","), oneLine(err))
+			return s.notAnswering(err)
 		}
 		select {
 		case <-ctx.Done():
@@ -162,6 +162,12 @@ func (s *Server) pingEtcd(ctx context.Context, st *etcdstore.Store) error {
 		case <-time.After(etcdRetryPause):
 		}
 	}
+}
+
+// notAnswering is the refusal of a node whose etcd does not answer at start.
+func (s *Server) notAnswering(err error) error {
+	return fmt.Errorf("server: etcd at %s does not answer (%s): check --etcd-endpoints and the --etcd-cacert/--etcd-cert/--etcd-key files, and that a majority of the members is up",
+		strings.Join(s.cfg.EtcdEndpoints, ","), oneLine(err))
 }
 
 // readDeployment reads the prefix's marker and passphrase parameters
