@@ -20,6 +20,8 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
+	"github.com/ron-kms/ron-kms/api"
+	"github.com/ron-kms/ron-kms/client"
 	"github.com/ron-kms/ron-kms/internal/etcdtest"
 	"github.com/ron-kms/ron-kms/internal/server"
 )
@@ -292,4 +294,63 @@ func (b *syncBuf) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// TestAuditVerifyNodes: `audit verify --data-dir A --data-dir B` checks both
+// nodes' logs in one call and names each node; it fails if one log is
+// broken, still reporting the other as intact.
+func TestAuditVerifyNodes(t *testing.T) {
+	t.Setenv("GOMAXPROCS", "2")
+	t.Setenv("GOGC", "100")
+	cl := etcdtest.New(t, 1)
+	eps := strings.Join(cl.Endpoints(), ",")
+	dir := t.TempDir()
+	kek := writeKEKFile(t, dir, "kek")
+	dirA, dirB := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	t.Run("two nodes", func(t *testing.T) {
+		urlA := startServe(t, "--store", "etcd", "--etcd-endpoints", eps, "--kek-file", kek, "--data-dir", dirA, "--node-id", "node-a")
+		urlB := startServe(t, "--store", "etcd", "--etcd-endpoints", eps, "--kek-file", kek, "--data-dir", dirB, "--node-id", "node-b")
+		tok, err := os.ReadFile(filepath.Join(dirA, server.AdminTokenFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, u := range []string{urlA, urlB} {
+			c, err := client.New(u, strings.TrimSpace(string(tok)), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.CreateKey(context.Background(), api.CreateKeyRequest{Tenant: "acme", Purpose: "docs", Alg: "ed25519"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	verify := func() (int, string, string) {
+		var stdout, stderr bytes.Buffer
+		code := Main(context.Background(), []string{"audit", "verify", "--data-dir", dirA, "--data-dir", dirB}, &stdout, &stderr)
+		return code, stdout.String(), stderr.String()
+	}
+	code, stdout, stderr := verify()
+	t.Logf("stdout:\n%s", stdout)
+	if code != 0 || stderr != "" {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+	for _, w := range []string{dirA + ": audit log intact: ", ", node node-a\n", dirB + ": audit log intact: ", ", node node-b\n", "all 2 audit logs intact\n"} {
+		if !strings.Contains(stdout, w) {
+			t.Errorf("stdout does not say %q", w)
+		}
+	}
+
+	logB := filepath.Join(dirB, "audit", "audit-000001.log")
+	data, err := os.ReadFile(logB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(logB, bytes.Replace(data, []byte(`"result":"ok"`), []byte(`"result":"no"`), 1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr = verify()
+	if code != 1 || !strings.Contains(stdout, dirA+": audit log intact") || strings.Contains(stdout, dirB+": audit log intact") ||
+		!strings.Contains(stderr, dirB+": audit log BROKEN: audit-000001.log line ") || !strings.Contains(stderr, "1 of 2 audit logs intact") {
+		t.Fatalf("with B's log broken: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
 }
