@@ -17,6 +17,7 @@ import (
 	"github.com/ron-kms/ron-kms/client"
 	"github.com/ron-kms/ron-kms/internal/audit"
 	"github.com/ron-kms/ron-kms/internal/etcdtest"
+	"github.com/ron-kms/ron-kms/internal/keystore"
 	"github.com/ron-kms/ron-kms/internal/storage"
 	"github.com/ron-kms/ron-kms/internal/storage/etcdstore"
 )
@@ -412,5 +413,42 @@ func TestEtcdFirstStartRace(t *testing.T) {
 		if sameKey && started != n || !sameKey && (started != 1 || wrong != n-1) {
 			t.Errorf("prefix %s: %d started, %d refused for the wrong key", prefix, started, wrong)
 		}
+	}
+}
+
+// TestBoltNodeIDAndKEKFile: the bolt store by default writes no node.id and
+// its audit records carry no node, as before nodes had ids; --node-id puts
+// one in every later record; --kek-file replaces root.key (none is
+// written), and a store made with it does not open with another key.
+func TestBoltNodeIDAndKEKFile(t *testing.T) {
+	cfg := testConfig(t)
+	r := start(t, cfg)
+	adminClient(t, r, cfg.DataDir).CreateKey(context.Background(), api.CreateKeyRequest{Tenant: "t", Purpose: "p", Alg: "ed25519"})
+	r.shutdown(t)
+	if _, err := os.Stat(filepath.Join(cfg.DataDir, NodeIDFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the bolt store wrote node.id: %v", err)
+	}
+	if rep, _ := auditRecords(t, cfg.DataDir); len(rep.Nodes) != 0 {
+		t.Fatalf("bolt audit log with nodes %v", rep.Nodes)
+	}
+	cfg.NodeID = "solo"
+	r = start(t, cfg)
+	r.shutdown(t)
+	if rep, _ := auditRecords(t, cfg.DataDir); !slices.Equal(rep.Nodes, []string{"solo"}) {
+		t.Fatalf("nodes %v after --node-id solo", rep.Nodes)
+	}
+
+	fcfg := testConfig(t)
+	fcfg.KEKFile = writeKEK(t)
+	r = start(t, fcfg)
+	r.shutdown(t)
+	if _, err := os.Stat(filepath.Join(fcfg.DataDir, RootKeyFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("--kek-file wrote root.key: %v", err)
+	}
+	r = start(t, fcfg)
+	r.shutdown(t)
+	fcfg.KEKFile = writeKEK(t)
+	if _, err := Open(context.Background(), fcfg, slog.New(slog.DiscardHandler)); !errors.Is(err, keystore.ErrWrongKEK) {
+		t.Fatalf("another --kek-file: %v", err)
 	}
 }
