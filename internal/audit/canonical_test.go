@@ -126,6 +126,21 @@ func TestRecordHash(t *testing.T) {
 	if bytes.Contains(r.appendLine(nil), []byte(`"code"`)) {
 		t.Fatal("empty code was written")
 	}
+	if bytes.Contains(r.appendLine(nil), []byte(`"node"`)) {
+		t.Fatal("empty node was written")
+	}
+	// With a node id, "node" is a member like any other, in its sorted place.
+	delete(m, "code")
+	delete(m, "hash")
+	r.Node = "node-0a1b2c3d"
+	m["node"] = r.Node
+	j, err = json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := r.ComputeHash(), blake3.Sum256(append(r.Prev[:], j...)); got != want {
+		t.Fatalf("hash with a node %x, want %x", got, want)
+	}
 }
 
 func TestParseLineStrict(t *testing.T) {
@@ -141,6 +156,17 @@ func TestParseLineStrict(t *testing.T) {
 	goodCP := bytes.TrimSuffix(c.appendLine(nil), []byte("\n"))
 	if _, cp, err := parseLine(goodCP); err != nil || cp == nil || cp.StoreGeneration != 5 {
 		t.Fatalf("parse good checkpoint: %v", err)
+	}
+	nr, nc := r, c
+	nr.Node, nc.Node = "node-0a1b2c3d", "node-0a1b2c3d"
+	nr.Hash = nr.ComputeHash()
+	nodeLine := bytes.TrimSuffix(nr.appendLine(nil), []byte("\n"))
+	nodeCP := bytes.TrimSuffix(nc.appendLine(nil), []byte("\n"))
+	if got, _, err := parseLine(nodeLine); err != nil || got.Node != nr.Node || got.ComputeHash() != nr.Hash {
+		t.Fatalf("parse a record with a node: %v %+v", err, got)
+	}
+	if _, cp, err := parseLine(nodeCP); err != nil || cp.Node != nc.Node {
+		t.Fatalf("parse a checkpoint with a node: %v %+v", err, cp)
 	}
 	s := string(good)
 	bad := map[string]string{
@@ -160,6 +186,10 @@ func TestParseLineStrict(t *testing.T) {
 		"two objects":      s + s,
 		"empty":            "",
 		"cp without sig":   strings.Replace(string(goodCP), `,"sig":"`+strings.Repeat("00", 64)+`"`, ``, 1),
+		"empty node":       strings.Replace(s, `,"op"`, `,"node":"","op"`, 1),
+		"node out of order": strings.Replace(strings.Replace(string(nodeLine), `,"node":"node-0a1b2c3d"`, ``, 1),
+			`,"ts"`, `,"node":"node-0a1b2c3d","ts"`, 1),
+		"cp empty node": strings.Replace(string(goodCP), `,"reason"`, `,"node":"","reason"`, 1),
 	}
 	for name, line := range bad {
 		if line == s {
@@ -179,6 +209,10 @@ func FuzzParseLine(f *testing.F) {
 	r.Hash = r.ComputeHash()
 	f.Add(bytes.TrimSuffix(r.appendLine(nil), []byte("\n")))
 	c := Checkpoint{N: 1, Every: 1000, Reason: ReasonOpen, Sig: make([]byte, 64)}
+	f.Add(bytes.TrimSuffix(c.appendLine(nil), []byte("\n")))
+	r.Node, c.Node = "node-0a1b2c3d", "node-0a1b2c3d"
+	r.Hash = r.ComputeHash()
+	f.Add(bytes.TrimSuffix(r.appendLine(nil), []byte("\n")))
 	f.Add(bytes.TrimSuffix(c.appendLine(nil), []byte("\n")))
 	f.Add([]byte(`{}`))
 	f.Fuzz(func(t *testing.T, line []byte) {

@@ -16,10 +16,12 @@
 // A record line holds, keys sorted:
 //
 //	{"actor":"…","alg":"…","code":"…","count":N,"detail":"…","hash":"<hex>","input_b3":"<hex>",
-//	 "kid":"…","op":"…","prev":"<hex>","request_id":"…","result":"…","seq":N,"tenant":"…","ts":"RFC 3339"}
+//	 "kid":"…","node":"…","op":"…","prev":"<hex>","request_id":"…","result":"…","seq":N,"tenant":"…","ts":"RFC 3339"}
 //
-// code, count and detail are omitted when empty or zero (older logs never
-// carry count or detail, and read the same); count is how many operations a
+// code, count, detail and node are omitted when empty or zero (older logs
+// never carry count, detail or node, and read the same); node is the id of
+// the node that wrote the record (every node of a cluster keeps its own
+// log); count is how many operations a
 // collapsed record stands for, detail free-form context such as a minted
 // token's id and caveats; input_b3 is "" when the operation had no input.
 // prev, hash and input_b3 are lower-case hex of 32 bytes. seq starts at 1 and
@@ -35,12 +37,14 @@
 // not chained. It states where the chain stands, just after the record it
 // follows, and is signed with the audit key (Ed25519, RFC 8032):
 //
-//	{"checkpoint":K,"every":E,"hash":"<hex>","reason":"open|every|close|recover",
+//	{"checkpoint":K,"every":E,"hash":"<hex>","node":"…","reason":"open|every|close|recover",
 //	 "seq":S,"sig":"<hex>","store_generation":G,"ts":"RFC 3339"}
 //
 // K numbers checkpoints 1, 2, 3, ... in the log; S and hash are the seq and
 // hash of the last record before it (0 and zeros before any record); G is the
-// key store's generation; E is the writer's interval. sig is the Ed25519
+// key store's generation (with etcd, the cluster's revision, which only
+// grows); node is the writer's node id, omitted when it has none; E is the
+// writer's interval. sig is the Ed25519
 // signature over "ron-kms audit checkpoint v1\n" followed by the canonical
 // JSON of the checkpoint without "sig". The writer puts one first in each run
 // (open), one after every E records (every), one at Close (close), and one

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 )
 
 var (
@@ -68,10 +69,17 @@ type Options struct {
 	RetryInterval time.Duration
 	// Logger receives what the log repaired or could not write. Nil discards.
 	Logger *slog.Logger
+	// Node is the id of the node writing the log (serve --node-id), put in
+	// every record and checkpoint it writes; empty for none (the "node"
+	// member is then omitted). At most MaxNodeLen bytes of valid UTF-8.
+	Node string
 
 	// wrapFile, for tests, wraps every file the log opens.
 	wrapFile func(logFile) logFile
 }
+
+// MaxNodeLen is the longest Options.Node the log accepts.
+const MaxNodeLen = 128
 
 // RollbackError reports a store whose generation is below the one the log's
 // last checkpoint recorded: an old copy of the store was put back (SPEC §9).
@@ -128,6 +136,7 @@ type Log struct {
 	maxBatch int
 	retry    time.Duration
 	log      *slog.Logger
+	node     string
 	wrapFile func(logFile) logFile
 	info     OpenInfo
 
@@ -182,6 +191,9 @@ func Open(dir string, opts Options) (*Log, error) {
 	if len(opts.AuditKeySeed) != ed25519.SeedSize {
 		return nil, fmt.Errorf("audit: audit key seed is %d bytes, want %d", len(opts.AuditKeySeed), ed25519.SeedSize)
 	}
+	if len(opts.Node) > MaxNodeLen || !utf8.ValidString(opts.Node) {
+		return nil, fmt.Errorf("audit: node id must be at most %d bytes of valid UTF-8", MaxNodeLen)
+	}
 	l := &Log{
 		dir:      dir,
 		key:      ed25519.NewKeyFromSeed(opts.AuditKeySeed),
@@ -192,6 +204,7 @@ func Open(dir string, opts Options) (*Log, error) {
 		maxBatch: orDefault(opts.MaxBatch, DefaultMaxBatch),
 		retry:    orDefault(opts.RetryInterval, DefaultRetryInterval),
 		log:      opts.Logger,
+		node:     opts.Node,
 		wrapFile: opts.wrapFile,
 		closing:  make(chan struct{}),
 		done:     make(chan struct{}),
@@ -556,7 +569,7 @@ func (l *Log) commit(batch []*request, reason string) (err error) {
 	for i, req := range batch {
 		for j := range req.recs {
 			r := &req.recs[j]
-			r.Seq, r.Prev = l.st.seq+1, l.st.hash
+			r.Seq, r.Prev, r.Node = l.st.seq+1, l.st.hash, l.node
 			mark := len(buf)
 			buf, l.scratch = r.seal(buf, l.scratch)
 			if l.off+int64(mark) > 0 && l.off+int64(len(buf)) > l.maxFile {
@@ -601,7 +614,7 @@ func (l *Log) appendCheckpoint(buf []byte, reason string) []byte {
 		g = l.floor
 	}
 	cp := Checkpoint{N: l.st.cpN + 1, Seq: l.st.seq, Hash: l.st.hash, StoreGeneration: g,
-		Every: l.every, Reason: reason, TS: time.Now().UTC().Round(0)}
+		Every: l.every, Reason: reason, Node: l.node, TS: time.Now().UTC().Round(0)}
 	cp.Sig = ed25519.Sign(l.key, cp.signedMessage())
 	l.st.cpN, l.st.since = cp.N, 0
 	return cp.appendLine(buf)

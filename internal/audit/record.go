@@ -55,8 +55,14 @@ type Record struct {
 	// caveats of a minted token; empty (and omitted) when there is none. It
 	// never holds a secret.
 	Detail string
-	Prev   [HashSize]byte // Hash of the previous record; zero for seq 1
-	Hash   [HashSize]byte // BLAKE3-256(Prev ‖ canonical JSON of the record without "hash")
+	// Node is the id of the ron-kms node that wrote the record (serve
+	// --node-id): every node of a cluster keeps its own chain. The log
+	// assigns it (Options.Node; any value the caller set is replaced);
+	// empty, and then omitted from the JSON, for a log without a node id,
+	// so logs written before nodes had ids still verify.
+	Node string
+	Prev [HashSize]byte // Hash of the previous record; zero for seq 1
+	Hash [HashSize]byte // BLAKE3-256(Prev ‖ canonical JSON of the record without "hash")
 }
 
 // appendHead appends the members of r's canonical JSON that sort before
@@ -83,13 +89,17 @@ func (r *Record) appendHead(dst []byte) []byte {
 }
 
 // appendTail appends the members that sort after "hash", from "input_b3"
-// to "ts", and the closing brace. Hex, the sequence number and the time
+// to "ts" ("node" only when set), and the closing brace. Hex, the sequence number and the time
 // need no escaping, so they are written as they are.
 func (r *Record) appendTail(dst []byte) []byte {
 	dst = append(dst, `,"input_b3":"`...)
 	dst = hex.AppendEncode(dst, r.InputB3)
 	dst = append(dst, `","kid":`...)
 	dst = appendString(dst, r.Kid)
+	if r.Node != "" {
+		dst = append(dst, `,"node":`...)
+		dst = appendString(dst, r.Node)
+	}
 	dst = append(dst, `,"op":`...)
 	dst = appendString(dst, r.Op)
 	dst = append(dst, `,"prev":"`...)
@@ -154,7 +164,7 @@ func (r *Record) normalize(now time.Time) error {
 	if len(r.InputB3) != 0 && len(r.InputB3) != HashSize {
 		return fmt.Errorf("%w: input_b3 is %d bytes, want %d or none", ErrInvalidRecord, len(r.InputB3), HashSize)
 	}
-	for _, s := range []*string{&r.Op, &r.Tenant, &r.Kid, &r.Alg, &r.Result, &r.Code, &r.RequestID, &r.Actor, &r.Detail} {
+	for _, s := range []*string{&r.Op, &r.Tenant, &r.Kid, &r.Alg, &r.Result, &r.Code, &r.RequestID, &r.Actor, &r.Detail, &r.Node} {
 		if !utf8.ValidString(*s) {
 			*s = strings.ToValidUTF8(*s, "\uFFFD")
 		}
@@ -179,8 +189,11 @@ type Checkpoint struct {
 	StoreGeneration uint64
 	Every           uint64 // the writer's checkpoint interval: at most Every records follow before the next checkpoint
 	Reason          string // ReasonOpen, ReasonEvery, ReasonClose or ReasonRecover
-	TS              time.Time
-	Sig             []byte // Ed25519 over checkpointContext ‖ canonical JSON without "sig"
+	// Node is the id of the node whose log this is (Options.Node); empty,
+	// and then omitted from the JSON, for a log without a node id.
+	Node string
+	TS   time.Time
+	Sig  []byte // Ed25519 over checkpointContext ‖ canonical JSON without "sig"
 }
 
 // Why a checkpoint was written.
@@ -205,6 +218,9 @@ func (c *Checkpoint) fields(buf []field, withSig bool) []field {
 		numField("store_generation", c.StoreGeneration),
 		strField("ts", formatTime(c.TS)),
 	)
+	if c.Node != "" {
+		buf = append(buf, strField("node", c.Node))
+	}
 	if withSig {
 		buf = append(buf, strField("sig", hex.EncodeToString(c.Sig)))
 	}
@@ -213,12 +229,12 @@ func (c *Checkpoint) fields(buf []field, withSig bool) []field {
 
 // signedMessage returns the bytes the checkpoint signature covers.
 func (c *Checkpoint) signedMessage() []byte {
-	var fs [8]field
+	var fs [9]field
 	return appendCanonical([]byte(checkpointContext), c.fields(fs[:0], false))
 }
 
 func (c *Checkpoint) appendLine(dst []byte) []byte {
-	var fs [8]field
+	var fs [9]field
 	dst = appendCanonical(dst, c.fields(fs[:0], true))
 	return append(dst, '\n')
 }
@@ -237,6 +253,7 @@ type wireLine struct {
 	Hash            *string `json:"hash"`
 	InputB3         *string `json:"input_b3"`
 	Kid             *string `json:"kid"`
+	Node            *string `json:"node"`
 	Op              *string `json:"op"`
 	Prev            *string `json:"prev"`
 	Reason          *string `json:"reason"`
@@ -274,7 +291,7 @@ func parseLine(line []byte) (*Record, *Checkpoint, error) {
 	var again []byte
 	if w.Checkpoint != nil {
 		c := &Checkpoint{N: *w.Checkpoint, Every: u64(w.Every), Reason: str(w.Reason), Seq: u64(w.Seq),
-			StoreGeneration: u64(w.StoreGeneration), TS: ts}
+			StoreGeneration: u64(w.StoreGeneration), Node: str(w.Node), TS: ts}
 		if c.Hash, err = parseHash("hash", w.Hash); err != nil {
 			return nil, nil, err
 		}
@@ -289,7 +306,7 @@ func parseLine(line []byte) (*Record, *Checkpoint, error) {
 	}
 	r := &Record{Seq: u64(w.Seq), TS: ts, Op: str(w.Op), Tenant: str(w.Tenant), Kid: str(w.Kid),
 		Alg: str(w.Alg), Result: str(w.Result), Code: str(w.Code), RequestID: str(w.RequestID), Actor: str(w.Actor),
-		Count: u64(w.Count), Detail: str(w.Detail)}
+		Count: u64(w.Count), Detail: str(w.Detail), Node: str(w.Node)}
 	if r.InputB3, err = hex.DecodeString(str(w.InputB3)); err != nil || (len(r.InputB3) != 0 && len(r.InputB3) != HashSize) {
 		return nil, nil, fmt.Errorf("%w: input_b3 is not empty or %d bytes of hex", errMalformed, HashSize)
 	}

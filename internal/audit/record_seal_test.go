@@ -36,6 +36,9 @@ func recordFields(r *Record, withHash bool) []field {
 	if r.Detail != "" {
 		fs = append(fs, strField("detail", r.Detail))
 	}
+	if r.Node != "" {
+		fs = append(fs, strField("node", r.Node))
+	}
 	if withHash {
 		fs = append(fs, strField("hash", hex.EncodeToString(r.Hash[:])))
 	}

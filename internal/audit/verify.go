@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 )
 
 // ErrCorrupt is wrapped by every *VerifyError: the log is not what the
@@ -50,6 +51,10 @@ type Report struct {
 	UnsignedRecords uint64
 	// Closed reports that the log ends with a Close checkpoint.
 	Closed bool
+	// Nodes are the node ids the log's records and checkpoints carry, in
+	// the order they first appear; none for a log written without a node
+	// id. One node's log normally has one; more mean its --node-id changed.
+	Nodes []string
 	// TornBytes counts the bytes of an incomplete last line at the end of the
 	// last file (a crash mid-write; never acknowledged, so never part of the
 	// log; Open removes it).
@@ -125,6 +130,7 @@ type chain struct {
 	lastCP *Checkpoint
 
 	files, records, checkpoints int
+	nodes                       []string
 	lastWasCP                   bool
 	torn                        int
 	warnings                    []string
@@ -136,7 +142,7 @@ func newChain(pub ed25519.PublicKey, fromStart bool) *chain {
 
 func (c *chain) report() Report {
 	r := Report{Files: c.files, Records: c.records, Checkpoints: c.checkpoints, LastSeq: c.seq, LastHash: c.hash,
-		LastCheckpoint: c.lastCP, UnsignedRecords: c.since, TornBytes: c.torn,
+		LastCheckpoint: c.lastCP, UnsignedRecords: c.since, TornBytes: c.torn, Nodes: append([]string(nil), c.nodes...),
 		Warnings: append([]string(nil), c.warnings...)}
 	if c.lastCP != nil {
 		r.StoreGeneration = c.lastCP.StoreGeneration
@@ -197,6 +203,7 @@ func (c *chain) line(b []byte) *VerifyError {
 	c.seq, c.hash = r.Seq, r.Hash
 	c.since++
 	c.records++
+	c.sawNode(r.Node)
 	c.lastWasCP = false
 	return nil
 }
@@ -227,6 +234,14 @@ func (c *chain) checkpoint(cp *Checkpoint) *VerifyError {
 	}
 	c.cpN, c.every, c.since, c.lastCP = cp.N, cp.Every, 0, cp
 	c.checkpoints++
+	c.sawNode(cp.Node)
 	c.lastWasCP = true
 	return nil
+}
+
+// sawNode notes a node id the log carries.
+func (c *chain) sawNode(node string) {
+	if node != "" && !slices.Contains(c.nodes, node) {
+		c.nodes = append(c.nodes, node)
+	}
 }

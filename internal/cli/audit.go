@@ -33,55 +33,102 @@ These commands read the files directly; they need no server.`,
 func newAuditVerify(cf *clientFlags) *cobra.Command {
 	var keyB64 string
 	var strict bool
+	var dirs []string
 	cmd := &cobra.Command{
-		Use:   "verify [--data-dir D] [--audit-key B64] [--strict]",
-		Short: "Check the whole audit log: chain, sequence and signed checkpoints",
+		Use:   "verify [--data-dir D]... [--audit-key B64] [--strict]",
+		Short: "Check whole audit logs: chain, sequence and signed checkpoints",
 		Long: `Check every file of <data-dir>/` + audit.DirName + `/ in order: each line is canonical, each
 record's seq follows the last and its hash chains to the one before, and each
 checkpoint is signed by the audit key, follows the last one and matches the
 chain where it stands. The audit key is read from <data-dir>/` + audit.PublicKeyFile + `
 unless --audit-key gives it (base64, as GET /v1/kms/audit/key serves it).
 
-The exit status is 0 only for an intact log; otherwise the first line that
-does not fit is named (file, line, seq). A log that does not end with a close
-checkpoint (the server is running or crashed) or ends with a torn line is
-intact but gets a warning; --strict makes warnings fail too.`,
+Every node of a cluster keeps its own log in its own data directory: give
+--data-dir once per node to check them all in one call. Each log is checked
+and reported on its own line (prefixed with its data directory when there
+are several), naming the node ids its records carry.
+
+The exit status is 0 only if every log is intact; otherwise the first line
+of each log that does not fit is named (file, line, seq). A log that does
+not end with a close checkpoint (the server is running or crashed) or ends
+with a torn line is intact but gets a warning; --strict makes warnings fail
+too.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			out, errw := cmd.OutOrStdout(), cmd.ErrOrStderr()
-			pub, err := auditKey(cf.dir(), keyB64)
-			if err != nil {
-				return err
+			if len(dirs) == 0 {
+				dirs = []string{cf.dir()}
 			}
-			dir := filepath.Join(cf.dir(), audit.DirName)
-			r, err := audit.Verify(dir, pub)
-			var ve *audit.VerifyError
-			if errors.As(err, &ve) {
-				fmt.Fprintf(errw, "audit log BROKEN: %s line %d: seq %d: %s\n", ve.File, ve.Line, ve.Seq, ve.Reason)
-				fmt.Fprintf(errw, "(%d records and %d checkpoints before it verified)\n", r.Records, r.Checkpoints)
-				return exitError(1)
+			intact := 0
+			for _, d := range dirs {
+				prefix := ""
+				if len(dirs) > 1 {
+					prefix = d + ": "
+				}
+				if verifyAuditDir(cmd, d, prefix, keyB64, strict) {
+					intact++
+				}
 			}
-			if err != nil {
-				return err
+			if len(dirs) > 1 {
+				if intact == len(dirs) {
+					fmt.Fprintf(cmd.OutOrStdout(), "all %d audit logs intact\n", len(dirs))
+				} else {
+					fmt.Fprintf(cmd.ErrOrStderr(), "%d of %d audit logs intact\n", intact, len(dirs))
+				}
 			}
-			for _, w := range r.Warnings {
-				fmt.Fprintln(errw, "warning:", w)
-			}
-			fmt.Fprintf(out, "audit log intact: %d files, %d records, %d checkpoints, last seq %d (hash %s), store generation %d",
-				r.Files, r.Records, r.Checkpoints, r.LastSeq, hex.EncodeToString(r.LastHash[:]), r.StoreGeneration)
-			if r.UnsignedRecords > 0 {
-				fmt.Fprintf(out, ", %d records after the last checkpoint", r.UnsignedRecords)
-			}
-			fmt.Fprintln(out)
-			if strict && len(r.Warnings) > 0 {
+			if intact != len(dirs) {
 				return exitError(1)
 			}
 			return nil
 		},
 	}
+	cmd.Flags().StringArrayVar(&dirs, "data-dir", nil, "data directory whose audit log to check; repeat it for several nodes (default $RON_KMS_DATA_DIR or ./ron-kms-data)")
 	cmd.Flags().StringVar(&keyB64, "audit-key", "", "audit public key, base64 (default: read <data-dir>/"+audit.PublicKeyFile+")")
 	cmd.Flags().BoolVar(&strict, "strict", false, "fail on warnings too (log not closed cleanly, torn last line)")
 	return cmd
+}
+
+// verifyAuditDir checks the audit log of one data directory and reports on
+// it, each line starting with prefix. It returns whether the log passed
+// (intact, and without warnings under strict).
+func verifyAuditDir(cmd *cobra.Command, dataDir, prefix, keyB64 string, strict bool) bool {
+	out, errw := cmd.OutOrStdout(), cmd.ErrOrStderr()
+	pub, err := auditKey(dataDir, keyB64)
+	if err != nil {
+		fmt.Fprintf(errw, "%saudit log not checked: %v\n", prefix, err)
+		return false
+	}
+	r, err := audit.Verify(filepath.Join(dataDir, audit.DirName), pub)
+	var ve *audit.VerifyError
+	if errors.As(err, &ve) {
+		fmt.Fprintf(errw, "%saudit log BROKEN: %s line %d: seq %d: %s\n", prefix, ve.File, ve.Line, ve.Seq, ve.Reason)
+		fmt.Fprintf(errw, "%s(%d records and %d checkpoints before it verified)\n", prefix, r.Records, r.Checkpoints)
+		return false
+	}
+	if err != nil {
+		fmt.Fprintf(errw, "%saudit log not checked: %v\n", prefix, err)
+		return false
+	}
+	for _, w := range r.Warnings {
+		fmt.Fprintf(errw, "%swarning: %s\n", prefix, w)
+	}
+	fmt.Fprintf(out, "%saudit log intact: %d files, %d records, %d checkpoints, last seq %d (hash %s), store generation %d",
+		prefix, r.Files, r.Records, r.Checkpoints, r.LastSeq, hex.EncodeToString(r.LastHash[:]), r.StoreGeneration)
+	if r.UnsignedRecords > 0 {
+		fmt.Fprintf(out, ", %d records after the last checkpoint", r.UnsignedRecords)
+	}
+	switch len(r.Nodes) {
+	case 0:
+	case 1:
+		fmt.Fprintf(out, ", node %s", dash(r.Nodes[0]))
+	default:
+		quoted := make([]string, len(r.Nodes))
+		for i, n := range r.Nodes {
+			quoted[i] = dash(n)
+		}
+		fmt.Fprintf(out, ", nodes %s", strings.Join(quoted, " "))
+	}
+	fmt.Fprintln(out)
+	return !strict || len(r.Warnings) == 0
 }
 
 // auditKey returns the audit public key from --audit-key or the data dir.
@@ -104,7 +151,8 @@ func newAuditTail(cf *clientFlags) *cobra.Command {
 		Use:   "tail [--data-dir D] [-n N] [-f]",
 		Short: "Print the last audit records, one line each; -f follows",
 		Long: `Print the last N records of <data-dir>/` + audit.DirName + `/ (all with -n -1), one line
-each: seq, time, op, kid, result and error code ("-" when empty), and the
+each: seq, time, op, kid, result and error code ("-" when empty), then
+node=ID when the record carries the id of the node that wrote it, and the
 checkpoints among them. With -f, keep printing new records as they are
 written (the files are polled) until interrupted. tail does not check the
 chain: use "ron-kms audit verify" for that.`,
@@ -115,13 +163,21 @@ chain: use "ron-kms audit verify" for that.`,
 			out := cmd.OutOrStdout()
 			return audit.Tail(ctx, filepath.Join(cf.dir(), audit.DirName), n, follow, poll, func(e audit.Entry) error {
 				if c := e.Checkpoint; c != nil {
-					_, err := fmt.Fprintf(out, "-- checkpoint %d (%s) at seq %d, store generation %d, %s\n",
-						c.N, c.Reason, c.Seq, c.StoreGeneration, c.TS.Format(time.RFC3339Nano))
+					node := ""
+					if c.Node != "" {
+						node = ", node " + dash(c.Node)
+					}
+					_, err := fmt.Fprintf(out, "-- checkpoint %d (%s) at seq %d, store generation %d%s, %s\n",
+						c.N, c.Reason, c.Seq, c.StoreGeneration, node, c.TS.Format(time.RFC3339Nano))
 					return err
 				}
 				r := e.Record
-				_, err := fmt.Fprintf(out, "%d %s %s %s %s %s\n", r.Seq, r.TS.Format(time.RFC3339Nano),
-					dash(r.Op), dash(r.Kid), dash(r.Result), dash(r.Code))
+				node := ""
+				if r.Node != "" {
+					node = " node=" + dash(r.Node)
+				}
+				_, err := fmt.Fprintf(out, "%d %s %s %s %s %s%s\n", r.Seq, r.TS.Format(time.RFC3339Nano),
+					dash(r.Op), dash(r.Kid), dash(r.Result), dash(r.Code), node)
 				return err
 			})
 		},

@@ -49,6 +49,28 @@ environment, then config file, then defaults.
 lost at exit, and the admin token is printed once on standard output. Its
 audit records go to the process log (standard error) only.
 
+--store etcd runs one node of a cluster: every node given the same
+--etcd-endpoints and --etcd-prefix (default ` + server.DefaultEtcdPrefix + `) serves the same keys,
+and any node serves any request. Every node must be given the cluster's
+key-encryption key: --kek-file F (the same file on every node: 32 random
+bytes, or 64 hex characters and a newline, mode 0600 or 0400, e.g. from
+"openssl rand -hex 32"), or --kek-passphrase-env VAR (the same passphrase;
+its Argon2id parameters are kept in etcd, under meta/kek.params). root.key
+is never used with etcd. The first node marks the prefix as a ron-kms
+deployment (meta/deployment, with a check value sealed under the key). A
+node refuses to start, in one line naming the fix and writing nothing, when
+etcd does not answer within 5s, when its key is not the cluster's, or when
+the prefix holds keys of something else or another deployment. Client TLS
+to etcd: --etcd-cacert, --etcd-cert and --etcd-key. The data directory then
+holds only this node's audit log (and audit.pub), admin.token and node.id.
+
+--node-id names the node in every audit record and checkpoint (default: the
+id in <data-dir>/node.id, created on the first etcd start as "node-" and 8
+random hex digits). "ron-kms audit verify --data-dir A --data-dir B" checks
+several nodes' logs at once. With etcd, the store generation that checkpoints
+record is the cluster's revision: a cluster restored from an older snapshot
+is refused for writes until --accept-rollback, as an old kms.db is.
+
 Listening on a non-loopback address without TLS is refused unless
 --insecure-plaintext is given. SIGINT or SIGTERM stop the server after the
 requests in flight have finished.`,
@@ -68,11 +90,18 @@ requests in flight have finished.`,
 	f.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "data directory")
 	f.StringVar(&cfg.Listen, "listen", cfg.Listen, "address to listen on (host:port; port 0 picks a free one)")
 	f.StringVar(&configFile, "config", "", "JSON config file with flag names as keys")
-	f.StringVar(&cfg.Store, "store", cfg.Store, "key store: bolt (embedded file <data-dir>/kms.db) or memory (amnesia)")
+	f.StringVar(&cfg.Store, "store", cfg.Store, "key store: bolt (embedded file <data-dir>/kms.db), etcd (a cluster shared by several nodes) or memory (amnesia)")
+	f.StringSliceVar(&cfg.EtcdEndpoints, "etcd-endpoints", nil, "etcd members' client URLs, comma-separated (with --store etcd), e.g. http://10.0.0.1:2379,http://10.0.0.2:2379")
+	f.StringVar(&cfg.EtcdPrefix, "etcd-prefix", cfg.EtcdPrefix, "prefix of every key of this deployment in etcd; ends in /")
+	f.StringVar(&cfg.EtcdCACert, "etcd-cacert", "", "CA certificate (PEM) that signed the etcd members' certificates (default: the system pool for https:// endpoints)")
+	f.StringVar(&cfg.EtcdCert, "etcd-cert", "", "client certificate (PEM) for etcd; with --etcd-key")
+	f.StringVar(&cfg.EtcdKey, "etcd-key", "", "client private key (PEM) for etcd; with --etcd-cert")
+	f.StringVar(&cfg.KEKFile, "kek-file", "", "read the key-encryption key from this file (32 raw bytes, or 64 hex characters and a newline; mode 0600 or 0400) instead of root.key; with --store etcd, the same file on every node")
+	f.StringVar(&cfg.NodeID, "node-id", "", "this node's id in its audit records and checkpoints (default: <data-dir>/node.id, created on the first etcd start)")
 	f.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate file (PEM)")
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "TLS private key file (PEM)")
 	f.BoolVar(&cfg.InsecurePlaintext, "insecure-plaintext", false, "allow a non-loopback listener without TLS")
-	f.StringVar(&cfg.PassphraseEnv, "kek-passphrase-env", "", "derive the key-encryption key (Argon2id) from the passphrase in this environment variable instead of root.key")
+	f.StringVar(&cfg.PassphraseEnv, "kek-passphrase-env", "", "derive the key-encryption key (Argon2id) from the passphrase in this environment variable instead of root.key; its parameters are in <data-dir>/kek.params, or with --store etcd in the store")
 	f.Int64Var(&cfg.BodyLimit, "body-limit", cfg.BodyLimit, "request body cap in bytes")
 	f.IntVar(&cfg.MaxInflight, "max-inflight", cfg.MaxInflight, "API requests served at once, each tenant getting a fair share; beyond it 429 Backpressure (0: 16 × GOMAXPROCS, at least 128)")
 	f.IntVar(&cfg.CacheSize, "cache-size", 0, "keys kept unsealed in memory (default 100000)")
@@ -125,8 +154,15 @@ func serve(cmd *cobra.Command, cfg server.Config, pprofListen string, log *slog.
 		log.Warn("amnesia mode: the store lives in memory only; nothing is written to disk and every key is lost at exit")
 		fmt.Fprintf(cmd.OutOrStdout(), "admin token (amnesia mode, shown once): %s\n", srv.AmnesiaAdminToken())
 	}
-	log.Info("serving", slog.String("addr", scheme+"://"+ln.Addr().String()),
-		slog.String("store", cfg.Store), slog.String("data_dir", cfg.DataDir))
+	attrs := []any{slog.String("addr", scheme+"://"+ln.Addr().String()),
+		slog.String("store", cfg.Store), slog.String("data_dir", cfg.DataDir)}
+	if cfg.Store == "etcd" {
+		attrs = append(attrs, slog.String("etcd_prefix", cfg.EtcdPrefix))
+	}
+	if id := srv.NodeID(); id != "" {
+		attrs = append(attrs, slog.String("node_id", id))
+	}
+	log.Info("serving", attrs...)
 	err = srv.Serve(ctx, ln)
 	log.Info("stopped")
 	return err
@@ -167,6 +203,14 @@ func applyConfig(fs *pflag.FlagSet, file string) error {
 		}
 		raw, ok := fileVals[f.Name]
 		if !ok {
+			return
+		}
+		// A list (for --etcd-endpoints) may be a JSON array of strings.
+		var list []string
+		if sv, ok := f.Value.(pflag.SliceValue); ok && json.Unmarshal(raw, &list) == nil {
+			if err := sv.Replace(list); err != nil {
+				ferr = fmt.Errorf("--config %s: %s: %v", file, f.Name, err)
+			}
 			return
 		}
 		// Strings are unquoted; numbers and booleans are used as written.

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/ron-kms/ron-kms/internal/audit"
 	"github.com/ron-kms/ron-kms/internal/httpapi"
@@ -43,7 +44,7 @@ func (s *Server) openAudit(ctx context.Context) error {
 	}
 	if s.cfg.Store == "memory" {
 		s.log.Warn("amnesia mode: the audit log is not durable; audit records go to this process's log only (level info, msg \"audit\")")
-		s.setAudit(&logSink{log: s.log})
+		s.setAudit(&logSink{log: s.log, node: s.cfg.NodeID})
 		return nil
 	}
 	seed, err := s.ks.ServerSecret(ctx, auditKeySecret, ed25519.SeedSize)
@@ -56,6 +57,7 @@ func (s *Server) openAudit(ctx context.Context) error {
 		AcceptRollback:  s.cfg.AcceptRollback,
 		CheckpointEvery: s.cfg.AuditCheckpointEvery,
 		Logger:          s.log,
+		Node:            s.node,
 	})
 	clear(seed)
 	if err != nil {
@@ -93,14 +95,41 @@ func (s *Server) setAudit(sink auditSink) {
 	s.audit = sink
 }
 
+// generationTimeout bounds the store read of storeGeneration, which runs
+// on the audit log's writer for every checkpoint: with a store that does
+// not answer (etcd without quorum) the log goes on with the last
+// generation seen rather than wait for the store's full request timeout.
+const generationTimeout = 250 * time.Millisecond
+
 // storeGeneration is the store's generation counter for audit checkpoints:
-// its revision, which grows with every write.
+// its revision, which grows with every write (with etcd, the cluster's
+// revision, which also grows with other nodes' and other prefixes' writes,
+// and is lower on a cluster restored from an older snapshot). When the
+// store does not answer within generationTimeout it is the highest
+// generation seen so far.
 func (s *Server) storeGeneration() uint64 {
-	rev, err := s.store.Revision(context.Background())
-	if err != nil || rev < 0 {
-		return 0 // the log keeps the highest generation it recorded
+	g, _ := s.readGeneration(context.Background(), generationTimeout)
+	return g
+}
+
+// readGeneration reads the store's revision (bounded by timeout unless it
+// is 0), raises s.gen to it, and returns s.gen; on error, s.gen as it was.
+func (s *Server) readGeneration(ctx context.Context, timeout time.Duration) (uint64, error) {
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
 	}
-	return uint64(rev)
+	rev, err := s.store.Revision(ctx)
+	if err != nil || rev < 0 {
+		return s.gen.Load(), err
+	}
+	for {
+		old := s.gen.Load()
+		if uint64(rev) <= old || s.gen.CompareAndSwap(old, uint64(rev)) {
+			return max(old, uint64(rev)), nil
+		}
+	}
 }
 
 // refuseWrites is why the API must refuse writes, nil when it may write.
@@ -145,9 +174,10 @@ func (s *Server) auditScheduled(op string, kids []string) {
 // keeps no hash chain and signs no checkpoints: there is nothing durable to
 // protect, and the audit key dies with the process.
 type logSink struct {
-	log *slog.Logger
-	mu  sync.Mutex
-	seq uint64
+	log  *slog.Logger
+	node string
+	mu   sync.Mutex
+	seq  uint64
 }
 
 func (l *logSink) AppendAll(ctx context.Context, rs []audit.Record) error {
@@ -163,7 +193,7 @@ func (l *logSink) AppendAll(ctx context.Context, rs []audit.Record) error {
 			slog.String("kid", r.Kid), slog.String("alg", r.Alg), slog.String("input_b3", fmt.Sprintf("%x", r.InputB3)),
 			slog.String("result", r.Result), slog.String("code", r.Code),
 			slog.String("request_id", r.RequestID), slog.String("actor", r.Actor),
-			slog.Uint64("count", max(r.Count, 1)), slog.String("detail", r.Detail))
+			slog.Uint64("count", max(r.Count, 1)), slog.String("detail", r.Detail), slog.String("node", l.node))
 	}
 	return nil
 }

@@ -7,24 +7,57 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"time"
+	"unicode/utf8"
+
+	"github.com/ron-kms/ron-kms/internal/storage/etcdstore"
 )
 
 // Config is everything `ron-kms serve` can be told.
 type Config struct {
-	// DataDir holds kms.db, root.key (or kek.params) and admin.token.
+	// DataDir holds kms.db, root.key (or kek.params) and admin.token; with
+	// the etcd store, only this node's audit log, admin.token and node.id.
 	DataDir string
 	// Listen is the TCP address to serve on.
 	Listen string
-	// Store is "bolt" (the embedded file, default) or "memory" (amnesia: RAM
+	// Store is "bolt" (the embedded file, default), "etcd" (a cluster that
+	// several nodes share, see EtcdEndpoints) or "memory" (amnesia: RAM
 	// only, nothing written to disk).
 	Store string
+	// EtcdEndpoints are the client URLs of the etcd cluster's members
+	// (--etcd-endpoints A,B,C); required with Store "etcd", refused
+	// otherwise.
+	EtcdEndpoints []string
+	// EtcdPrefix is prepended to every key the node reads or writes in etcd
+	// (default DefaultEtcdPrefix), so that one cluster can hold several
+	// deployments. It must end in "/" and may not lie inside another
+	// deployment's prefix, nor hold one.
+	EtcdPrefix string
+	// EtcdCACert, EtcdCert and EtcdKey are the PEM files of the client's TLS
+	// to etcd: the CA that signed the members' certificates (else the
+	// system pool) and a client certificate and key (both or neither).
+	EtcdCACert, EtcdCert, EtcdKey string
+	// KEKFile is a file holding the key-encryption key (32 raw bytes, or 64
+	// hex characters and a newline; mode 0600 or 0400), read at start and
+	// never written. With the etcd store every node is given the cluster's
+	// key, so either KEKFile or PassphraseEnv is required; with bolt it
+	// replaces root.key.
+	KEKFile string
+	// NodeID names this node in its audit records and checkpoints. Empty
+	// means <data-dir>/node.id, which the etcd store creates on first start
+	// ("node-" and 8 random hex digits); with bolt a node id is used only
+	// when given or when node.id exists.
+	NodeID string
 	// TLSCert and TLSKey are PEM files; both or neither.
 	TLSCert, TLSKey string
 	// InsecurePlaintext allows a non-loopback listener without TLS.
 	InsecurePlaintext bool
 	// PassphraseEnv names an environment variable holding a passphrase from
 	// which the key-encryption key is derived (Argon2id) instead of root.key.
+	// The Argon2id parameters (not secret) are in <data-dir>/kek.params,
+	// or with the etcd store under meta/kek.params in the store, written by
+	// the first node.
 	PassphraseEnv string
 	// BodyLimit caps request bodies in bytes.
 	BodyLimit int64
@@ -72,6 +105,7 @@ func Defaults() Config {
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		VerifyModeFloor:   "and",
+		EtcdPrefix:        DefaultEtcdPrefix,
 		SchedulerInterval: time.Minute,
 
 		AuditCheckpointEvery: 1000,
@@ -81,9 +115,23 @@ func Defaults() Config {
 // Check validates the configuration.
 func (c *Config) Check() error {
 	switch c.Store {
-	case "bolt", "memory":
+	case "bolt", "memory", "etcd":
 	default:
-		return fmt.Errorf("server: --store must be bolt or memory, not %q", c.Store)
+		return fmt.Errorf("server: --store must be bolt, etcd or memory, not %q", c.Store)
+	}
+	if err := c.checkEtcd(); err != nil {
+		return err
+	}
+	if c.KEKFile != "" && c.PassphraseEnv != "" {
+		return errors.New("server: give either --kek-file or --kek-passphrase-env, not both")
+	}
+	if c.KEKFile != "" && c.Store == "memory" {
+		return errors.New("server: --kek-file does not apply to --store memory, whose key-encryption key lives and dies with the process")
+	}
+	if c.NodeID != "" {
+		if err := CheckNodeID(c.NodeID); err != nil {
+			return fmt.Errorf("server: --node-id: %w", err)
+		}
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return errors.New("server: --tls-cert and --tls-key go together")
@@ -111,6 +159,61 @@ func (c *Config) Check() error {
 	}
 	if c.BodyLimit < 1024 {
 		return errors.New("server: --body-limit must be at least 1024 bytes")
+	}
+	return nil
+}
+
+// checkEtcd validates the etcd settings: required with --store etcd,
+// refused with the other stores.
+func (c *Config) checkEtcd() error {
+	if c.Store != "etcd" {
+		for _, f := range []struct{ name, val string }{
+			{"--etcd-endpoints", strings.Join(c.EtcdEndpoints, ",")},
+			{"--etcd-cacert", c.EtcdCACert}, {"--etcd-cert", c.EtcdCert}, {"--etcd-key", c.EtcdKey},
+		} {
+			if f.val != "" {
+				return fmt.Errorf("server: %s is only for --store etcd", f.name)
+			}
+		}
+		return nil
+	}
+	var eps []string
+	for _, e := range c.EtcdEndpoints {
+		if e = strings.TrimSpace(e); e != "" {
+			eps = append(eps, e)
+		}
+	}
+	c.EtcdEndpoints = eps
+	if len(eps) == 0 {
+		return errors.New("server: --store etcd needs --etcd-endpoints A,B,C (the client URLs of the etcd members)")
+	}
+	switch p := c.EtcdPrefix; {
+	case p == "" || p == "/":
+		return fmt.Errorf("server: --etcd-prefix %q would share the whole etcd cluster; give one of its own, such as %s", p, DefaultEtcdPrefix)
+	case !strings.HasSuffix(p, "/"):
+		return fmt.Errorf("server: --etcd-prefix %q must end in \"/\" (e.g. %q), so that it cannot overlap another deployment's", p, p+"/")
+	case strings.IndexByte(p, 0) >= 0 || !utf8.ValidString(p):
+		return errors.New("server: --etcd-prefix must be valid UTF-8 without NUL bytes")
+	}
+	if (c.EtcdCert == "") != (c.EtcdKey == "") {
+		return errors.New("server: --etcd-cert and --etcd-key go together")
+	}
+	if c.KEKFile == "" && c.PassphraseEnv == "" {
+		return errors.New("server: --store etcd needs the cluster's key-encryption key on every node: give --kek-file F or --kek-passphrase-env VAR (root.key is never used with etcd)")
+	}
+	return nil
+}
+
+// etcdTLS is the client TLS to etcd: the files given, or the system CA
+// pool when an endpoint is https:// and no file is; nil for plain http.
+func (c *Config) etcdTLS() *etcdstore.TLSFiles {
+	if c.EtcdCACert != "" || c.EtcdCert != "" {
+		return &etcdstore.TLSFiles{CACert: c.EtcdCACert, Cert: c.EtcdCert, Key: c.EtcdKey}
+	}
+	for _, e := range c.EtcdEndpoints {
+		if strings.HasPrefix(e, "https://") {
+			return &etcdstore.TLSFiles{}
+		}
 	}
 	return nil
 }

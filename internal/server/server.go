@@ -17,6 +17,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 
 	"github.com/ron-kms/ron-kms/api"
 	"github.com/ron-kms/ron-kms/internal/alg"
@@ -56,12 +57,20 @@ type Server struct {
 	sealer    *seal.AESGCM
 	adminTk   string               // only in amnesia mode, where it is not written to disk
 	kekParams []byte               // kek.params in passphrase mode, for backup headers
+	node      string               // this node's id in the audit log; "" for none
 	audit     auditSink            // nil only with Config.DisableAudit
 	rollback  *audit.RollbackError // set when writes are refused (see openAudit)
+	gen       atomic.Uint64        // the highest store generation seen (storeGeneration)
 }
 
 // Open prepares the data directory, the store and the key-encryption key,
 // and builds the API. On first start it writes <data-dir>/admin.token (0600).
+//
+// With the etcd store it first makes sure that the node may join: etcd
+// answers, the prefix is a ron-kms deployment of its own (or empty), and
+// this node's key-encryption key is the deployment's. Until then nothing is
+// written, in etcd or in the data directory, and a refusal is one line
+// that names the fix (see openEtcd).
 func Open(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err error) {
 	if err := cfg.Check(); err != nil {
 		return nil, err
@@ -72,14 +81,13 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err err
 			s.Close()
 		}
 	}()
-	kek, err := s.openStore()
-	if err != nil {
+	if err := s.openStore(ctx); err != nil {
 		return nil, err
 	}
-	s.sealer, err = seal.NewAESGCM(kek)
-	clear(kek)
-	if err != nil {
-		return nil, err
+	// The generation the rollback check compares, read before anything
+	// else writes the store.
+	if _, err := s.readGeneration(ctx, 0); err != nil {
+		return nil, fmt.Errorf("server: reading the store's generation: %w", err)
 	}
 	s.ks, err = keystore.Open(ctx, keystore.Config{Store: s.store, Sealer: s.sealer, CacheSize: cfg.CacheSize})
 	if err != nil {
@@ -149,39 +157,70 @@ func (s *Server) logTick(rep keystore.TickReport, err error) {
 	}
 }
 
-// openStore opens the configured store and returns the key-encryption key.
-func (s *Server) openStore() ([]byte, error) {
-	if s.cfg.Store == "memory" {
+// openStore opens the configured store and its key-encryption key
+// (s.store, s.sealer) and decides the node id.
+func (s *Server) openStore(ctx context.Context) error {
+	switch s.cfg.Store {
+	case "memory":
 		s.store = memstore.New()
 		kek := make([]byte, seal.KEKSize)
 		rand.Read(kek)
-		return kek, nil
+		return s.setSealer(kek)
+	case "etcd":
+		return s.openEtcd(ctx)
 	}
-	// A data directory others can write to is refused; one they can only
-	// read is tightened to 0700, with a warning (fsutil.PrivateDir).
+	if err := s.prepareDataDir(); err != nil {
+		return err
+	}
+	kek, err := s.loadKEK()
+	if err != nil {
+		return err
+	}
+	st, err := boltstore.Open(filepath.Join(s.cfg.DataDir, DBFile))
+	if err != nil {
+		clear(kek)
+		return err
+	}
+	s.store = st
+	if err := s.setSealer(kek); err != nil {
+		return err
+	}
+	s.node, err = s.nodeID(false)
+	return err
+}
+
+// setSealer makes the sealer from kek, and clears kek.
+func (s *Server) setSealer(kek []byte) error {
+	sealer, err := seal.NewAESGCM(kek)
+	clear(kek)
+	if err != nil {
+		return err
+	}
+	s.sealer = sealer
+	return nil
+}
+
+// prepareDataDir creates the data directory (0700) if it is missing. A
+// data directory others can write to is refused; one they can only read is
+// tightened to 0700, with a warning (fsutil.PrivateDir).
+func (s *Server) prepareDataDir() error {
 	was, err := fsutil.PrivateDir(s.cfg.DataDir)
 	if err != nil {
-		return nil, fmt.Errorf("server: data directory: %w", err)
+		return fmt.Errorf("server: data directory: %w", err)
 	}
 	if was != 0 {
 		s.log.Warn("the data directory was readable by group or others; its mode is now 0700",
 			slog.String("dir", s.cfg.DataDir), slog.String("was", fmt.Sprintf("%04o", was)))
 	}
-	kek, err := s.loadKEK()
-	if err != nil {
-		return nil, err
-	}
-	st, err := boltstore.Open(filepath.Join(s.cfg.DataDir, DBFile))
-	if err != nil {
-		clear(kek)
-		return nil, err
-	}
-	s.store = st
-	return kek, nil
+	return nil
 }
 
-// loadKEK reads root.key, or derives the KEK from the passphrase.
+// loadKEK reads --kek-file or root.key, or derives the KEK from the
+// passphrase, for the bolt store.
 func (s *Server) loadKEK() ([]byte, error) {
+	if s.cfg.KEKFile != "" {
+		return seal.LoadKEKFile(s.cfg.KEKFile)
+	}
 	if s.cfg.PassphraseEnv != "" {
 		pass, err := seal.PassphraseFromEnv(s.cfg.PassphraseEnv)
 		if err != nil {
@@ -243,6 +282,9 @@ func (s *Server) warnRevokedAdmin(path, tok string) {
 	s.log.Warn("the admin token is revoked; to get a new one, stop the server, remove the file and start again",
 		slog.String("file", path), slog.String("token_id", info.ID))
 }
+
+// NodeID is this node's id in its audit log ("" when it has none).
+func (s *Server) NodeID() string { return s.node }
 
 // AmnesiaAdminToken returns the admin token of a memory-store server (it is
 // written nowhere); "" otherwise. It is a secret.
