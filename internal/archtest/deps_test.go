@@ -42,6 +42,7 @@ func TestLayering(t *testing.T) {
 		{pkg: "internal/symm", allow: nil},
 		{pkg: "internal/audit", allow: []string{"lukechampine.com/blake3", "github.com/klauspost/cpuid"}},
 		{pkg: "internal/backup", allow: nil},
+		{pkg: "internal/deployment", allow: nil},
 		{pkg: "internal/captoken", allow: []string{"gopkg.in/macaroon.v2", "gopkg.in/errgo", "golang.org/x/"}},
 	} {
 		for _, d := range deps(t, rule.pkg) {
