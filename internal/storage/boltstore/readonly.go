@@ -69,6 +69,31 @@ func OpenReadOnly(path string) (*ReadOnly, error) {
 // Path returns the file the store was opened on.
 func (r *ReadOnly) Path() string { return r.path }
 
+// Get returns the item stored under key (storage.Store.Get): an error
+// wrapping storage.ErrNotFound if there is none.
+func (r *ReadOnly) Get(ctx context.Context, key string) (storage.Item, error) {
+	if err := storage.CheckKey(key); err != nil {
+		return storage.Item{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return storage.Item{}, err
+	}
+	var it storage.Item
+	err := r.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(dataBucket).Get([]byte(key))
+		if v == nil {
+			return fmt.Errorf("%w: key %q", storage.ErrNotFound, key)
+		}
+		var err error
+		it, err = decodeItem(key, v)
+		return err
+	})
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return storage.Item{}, unavailable(err)
+	}
+	return it, err
+}
+
 // Revision returns the store revision (storage.Store.Revision).
 func (r *ReadOnly) Revision(ctx context.Context) (int64, error) {
 	if err := ctx.Err(); err != nil {

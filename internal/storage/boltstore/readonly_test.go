@@ -57,6 +57,12 @@ func TestReadOnly(t *testing.T) {
 	if rev, err := r.Revision(ctx); err != nil || rev != revs[len(revs)-1] {
 		t.Errorf("Revision = %d, %v; want %d", rev, err, revs[len(revs)-1])
 	}
+	if it, err := r.Get(ctx, "k/a"); err != nil || string(it.Value) != "v-k/a" || it.Revision != revs[1] {
+		t.Errorf("Get(k/a) = %+v, %v", it, err)
+	}
+	if _, err := r.Get(ctx, "k/none"); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("Get(k/none) = %v, want ErrNotFound", err)
+	}
 	var got []storage.Item
 	rev, err := r.Snapshot(ctx, func(it storage.Item) error { got = append(got, it); return nil })
 	if err != nil || rev != revs[len(revs)-1] {
