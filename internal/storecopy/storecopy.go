@@ -154,11 +154,17 @@ type Report struct {
 	Marker *deployment.Marker
 	// Applies counts the Applies that wrote the target.
 	Applies int
+	// Written reports that an Apply was sent, so the target may hold
+	// items of this copy (on error: the prefix must be cleaned before a
+	// new copy).
+	Written bool
 }
 
 // Copy copies every item of src into the empty dst (see the package
-// comment). On any error the target holds no marker written by Copy; it
-// may hold some of the items, which the error's caller must report.
+// comment). On any error the target holds no marker written by Copy; past
+// CheckEmpty, the Report comes back with the error, and its Written says
+// whether the target may hold some of the items, which the caller must
+// report.
 func Copy(ctx context.Context, dst Target, src Source, opts Options) (*Report, error) {
 	if _, ok := opts.Extra[deployment.MarkerKey]; ok {
 		return nil, fmt.Errorf("storecopy: the marker goes in Options.Marker, not Extra")
@@ -207,7 +213,7 @@ func Copy(ctx context.Context, dst Target, src Source, opts Options) (*Report, e
 		return c.add(ctx, k, v)
 	})
 	if err != nil {
-		return nil, err
+		return c.report(rep), err
 	}
 	srcSum.rev = rev
 	added := make(map[string][]byte)
@@ -215,22 +221,22 @@ func Copy(ctx context.Context, dst Target, src Source, opts Options) (*Report, e
 		if !present[k] {
 			added[k] = opts.Extra[k]
 			if err := c.add(ctx, k, opts.Extra[k]); err != nil {
-				return nil, err
+				return c.report(rep), err
 			}
 		}
 	}
 	if err := c.flush(ctx); err != nil {
-		return nil, err
+		return c.report(rep), err
 	}
 
 	// Step 3: read back.
 	tgtSum, err := readBack(ctx, dst, added, heldMarker)
 	if err != nil {
-		return nil, err
+		return c.report(rep), err
 	}
 	rep.Source, rep.Target = srcSum.summary(), tgtSum.summary()
 	if !rep.Source.Same(rep.Target) {
-		return rep, fmt.Errorf("%w: source %d items, %d bytes, sha256 %s; target %d items, %d bytes, sha256 %s",
+		return c.report(rep), fmt.Errorf("%w: source %d items, %d bytes, sha256 %s; target %d items, %d bytes, sha256 %s",
 			ErrMismatch, rep.Source.Items, rep.Source.Bytes, rep.Source.SHA256, rep.Target.Items, rep.Target.Bytes, rep.Target.SHA256)
 	}
 
@@ -242,14 +248,14 @@ func Copy(ctx context.Context, dst Target, src Source, opts Options) (*Report, e
 	}
 	if marker != nil {
 		if err := c.apply(ctx, []storage.Mutation{{Key: deployment.MarkerKey, Value: marker, Expect: storage.MustNotExist}}); err != nil {
-			return rep, err
+			return c.report(rep), err
 		}
 		it, err := dst.Get(ctx, deployment.MarkerKey)
 		if err != nil {
-			return rep, fmt.Errorf("storecopy: reading the marker back: %w", err)
+			return c.report(rep), fmt.Errorf("storecopy: reading the marker back: %w", err)
 		}
 		if !bytes.Equal(it.Value, marker) {
-			return rep, fmt.Errorf("%w: the marker read back is not the one written", ErrConcurrentWrite)
+			return c.report(rep), fmt.Errorf("%w: the marker read back is not the one written", ErrConcurrentWrite)
 		}
 		if m, err := deployment.Parse(marker); err == nil {
 			rep.Marker = &m
@@ -257,8 +263,7 @@ func Copy(ctx context.Context, dst Target, src Source, opts Options) (*Report, e
 		rep.Target.Revision = it.Revision
 	}
 	rep.Added = sortedKeys(added)
-	rep.Applies = c.applies
-	return rep, nil
+	return c.report(rep), nil
 }
 
 // readBack reads the whole target from one snapshot: every item must be a
@@ -312,6 +317,13 @@ type copier struct {
 	batch   []storage.Mutation
 	size    int
 	applies int
+	written bool
+}
+
+// report fills in what the copier knows.
+func (c *copier) report(rep *Report) *Report {
+	rep.Applies, rep.Written = c.applies, c.written
+	return rep
 }
 
 func (c *copier) add(ctx context.Context, k string, v []byte) error {
@@ -344,6 +356,7 @@ func (c *copier) flush(ctx context.Context) error {
 func (c *copier) apply(ctx context.Context, muts []storage.Mutation) error {
 	backoff := 100 * time.Millisecond
 	for attempt := 0; ; attempt++ {
+		c.written = true
 		_, err := c.dst.Apply(ctx, muts...)
 		switch {
 		case err == nil:

@@ -315,9 +315,12 @@ func TestCopyGivesUp(t *testing.T) {
 	src := memstore.New()
 	fill(t, src, 10)
 	dst := &flaky{Store: memstore.New(), before: func(*flaky, int64, []storage.Mutation) (bool, error) { return false, errTimedOut }}
-	_, err := Copy(t.Context(), dst, FromSnapshot(src), Options{Marker: newMarker(), Retries: 2})
+	rep, err := Copy(t.Context(), dst, FromSnapshot(src), Options{Marker: newMarker(), Retries: 2})
 	if !errors.Is(err, storage.ErrUnavailable) {
 		t.Fatalf("Copy = %v, want ErrUnavailable", err)
+	}
+	if rep == nil || !rep.Written || rep.Applies != 0 {
+		t.Errorf("report %+v: want Written (the outcome is unknown) and no Apply known to have landed", rep)
 	}
 	if n := dst.calls.Load(); n != 3 {
 		t.Errorf("%d Applies, want 3 (one and two retries)", n)
