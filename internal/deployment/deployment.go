@@ -6,9 +6,12 @@
 // prefix that holds items but no marker refuses it (another program's keys,
 // or a copy that did not finish); one whose KEK does not open the KEK check
 // value (KEKCheckKey, sealed by the keystore on first open) refuses it too.
-// ron-kms migrate and ron-kms restore --to write the marker last, after
-// everything else is copied and read back, so an interrupted copy is never
-// taken for a deployment.
+// ron-kms migrate and ron-kms restore --to write CopyingKey first and the
+// marker last, after everything else is copied and read back, in the same
+// transaction that deletes CopyingKey: an interrupted copy is never taken
+// for a deployment, and is known for what it is (items, CopyingKey, no
+// marker), so that it can be removed without fear of removing anything
+// else.
 //
 // The marker holds nothing secret and nothing derived from a secret.
 package deployment
@@ -31,6 +34,10 @@ const (
 	// sealed under the KEK (keystore's meta/<name> server secrets, name
 	// "kek-check"). Every store a keystore has opened holds it.
 	KEKCheckKey = "meta/kek-check"
+	// CopyingKey holds, while a copy runs, the marker the copy will write
+	// (Marker.Marshal); the copy's last transaction deletes it and writes
+	// MarkerKey.
+	CopyingKey = "meta/copying"
 	// ParamsKey holds the Argon2id parameters of a passphrase KEK
 	// (seal.PassphraseParams.Marshal, the bytes of a data directory's
 	// kek.params), in deployments whose KEK comes from a passphrase. Not

@@ -27,6 +27,9 @@ type EtcdTarget struct {
 	RequestTimeout time.Duration
 }
 
+// dialTimeout bounds connecting to the first member.
+const dialTimeout = 5 * time.Second
+
 // ErrTarget reports a target the copy will not use: a bad prefix, TLS
 // files with a plaintext URL, an unreachable cluster, or a prefix inside
 // another deployment.
@@ -71,9 +74,14 @@ func OpenEtcd(ctx context.Context, t EtcdTarget) (*etcdstore.Store, error) {
 	if t.RequestTimeout == 0 {
 		t.RequestTimeout = 10 * time.Second
 	}
-	st, err := etcdstore.Open(etcdstore.Options{Endpoints: t.URL.Endpoints(), Prefix: t.Prefix, TLS: tlsFiles, RequestTimeout: t.RequestTimeout})
+	st, err := etcdstore.Open(etcdstore.Options{Endpoints: t.URL.Endpoints(), Prefix: t.Prefix, TLS: tlsFiles,
+		DialTimeout: dialTimeout, RequestTimeout: t.RequestTimeout})
 	if err != nil {
-		return nil, err
+		hint := ""
+		if t.URL.TLS {
+			hint = "; over TLS, check --etcd-cacert (the members' CA) and that the members serve https"
+		}
+		return nil, fmt.Errorf("storecopy: no member of %s answered within %v (is etcd running there?%s): %w", t.URL, dialTimeout, hint, err)
 	}
 	if err := st.Ping(ctx); err != nil {
 		st.Close()

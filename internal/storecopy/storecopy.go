@@ -7,23 +7,25 @@
 // unsealed, and no key-encryption key is needed or read. Revisions are not
 // copied (the target store numbers its own writes); no value holds one.
 //
-// A copy goes in four steps:
+// A copy goes in five steps:
 //
 //  1. The target must be empty: not one item (CheckEmpty).
-//  2. Every source item is written with Expect MustNotExist, in Applies of
+//  2. deployment.CopyingKey is written, holding the marker of this copy.
+//  3. Every source item is written with Expect MustNotExist, in Applies of
 //     at most storage.MaxApplyMutations mutations and about MaxBatchBytes
 //     bytes, so that a concurrent writer of any copied key is detected.
 //     The items in Options.Extra that the source lacks follow.
-//  3. Everything is read back from one snapshot of the target and compared
+//  4. Everything is read back from one snapshot of the target and compared
 //     with the source: the same keys, counts and SHA-256 digest (Summary),
-//     the extras byte for byte, and nothing else.
-//  4. Only then is the deployment marker written (the source's own, or
-//     Options.Marker): it is the copy's commit point. A copy interrupted
-//     before it leaves items without a marker, which a starting node and a
-//     second copy both refuse (see package deployment); such a prefix is
-//     removed by hand (etcdctl del --prefix P) before trying again. There
-//     is no resume: a copy is fast, and starting from empty is simple to
-//     check.
+//     the added items byte for byte, and nothing else.
+//  5. Only then, in one transaction, is the deployment marker written (the
+//     source's own, or Options.Marker) and CopyingKey deleted: the copy's
+//     commit point. A copy interrupted before it leaves items and
+//     CopyingKey but no marker, which a starting node and a second copy
+//     both refuse (see package deployment); CheckEmpty recognizes it, and
+//     it is removed by hand (etcdctl del --prefix P) before trying again.
+//     There is no resume: a copy is fast, and starting from empty is
+//     simple to check.
 package storecopy
 
 import (
@@ -84,6 +86,18 @@ type NotEmptyError struct {
 	// parses; MarkerErr says why one that is there does not.
 	Marker    *deployment.Marker
 	MarkerErr error
+	// Interrupted reports an interrupted copy: deployment.CopyingKey and no
+	// marker. CopyOf is the marker that copy would have written, if it
+	// parses. Such a target can be removed whole.
+	Interrupted bool
+	CopyOf      *deployment.Marker
+	// Inner, when set, is a longer prefix (relative to the target's) that
+	// holds a deployment, found along FirstKey; InnerMarker is its marker.
+	Inner       string
+	InnerMarker *deployment.Marker
+	// Prefix is the target's own prefix, for messages, when the store has
+	// one (etcdstore).
+	Prefix string
 }
 
 func (e *NotEmptyError) Error() string {
@@ -92,14 +106,24 @@ func (e *NotEmptyError) Error() string {
 		return fmt.Sprintf("%v: it holds ron-kms deployment %s (created %s by %s)", ErrNotEmpty, e.Marker.ID, e.Marker.CreatedAt, e.Marker.CreatedBy)
 	case e.MarkerErr != nil:
 		return fmt.Sprintf("%v: it holds items (the first is %.80q) and a deployment marker that does not parse (%v)", ErrNotEmpty, e.FirstKey, e.MarkerErr)
+	case e.Interrupted && e.CopyOf != nil:
+		return fmt.Sprintf("%v: it holds an interrupted %s (deployment %s, started %s): no node serves from it", ErrNotEmpty, e.CopyOf.CreatedBy, e.CopyOf.ID, e.CopyOf.CreatedAt)
+	case e.Interrupted:
+		return fmt.Sprintf("%v: it holds an interrupted migrate or restore: no node serves from it", ErrNotEmpty)
+	case e.InnerMarker != nil:
+		return fmt.Sprintf("%v: it holds ron-kms deployment %s under the longer prefix %.80q", ErrNotEmpty, e.InnerMarker.ID, e.Prefix+e.Inner)
+	case e.Inner != "":
+		return fmt.Sprintf("%v: it holds a ron-kms deployment under the longer prefix %.80q", ErrNotEmpty, e.Prefix+e.Inner)
 	default:
-		return fmt.Sprintf("%v: it holds items (the first is %.80q) but no deployment marker: an interrupted migrate or restore, or not ron-kms", ErrNotEmpty, e.FirstKey)
+		return fmt.Sprintf("%v: it holds items (the first is %.80q) but no deployment marker: not a ron-kms deployment", ErrNotEmpty, e.FirstKey)
 	}
 }
 
 func (e *NotEmptyError) Unwrap() error { return ErrNotEmpty }
 
-// CheckEmpty returns nil if dst holds no item, else a *NotEmptyError.
+// CheckEmpty returns nil if dst holds no item, else a *NotEmptyError that
+// says what it holds: a deployment, an interrupted copy, a deployment under
+// a longer prefix (looked for along the first key), or other items.
 func CheckEmpty(ctx context.Context, dst storage.Store) error {
 	items, err := dst.List(ctx, "", "", 1)
 	if err != nil {
@@ -109,16 +133,63 @@ func CheckEmpty(ctx context.Context, dst storage.Store) error {
 		return nil
 	}
 	ne := &NotEmptyError{FirstKey: items[0].Key}
-	it, err := dst.Get(ctx, deployment.MarkerKey)
-	switch {
-	case err == nil:
-		if m, perr := deployment.Parse(it.Value); perr == nil {
+	if p, ok := dst.(interface{ Prefix() string }); ok {
+		ne.Prefix = p.Prefix()
+	}
+	get := func(key string) ([]byte, bool, error) {
+		it, err := dst.Get(ctx, key)
+		switch {
+		case err == nil:
+			return it.Value, true, nil
+		case errors.Is(err, storage.ErrNotFound):
+			return nil, false, nil
+		default:
+			return nil, false, fmt.Errorf("storecopy: reading the target: %w", err)
+		}
+	}
+	if v, ok, err := get(deployment.MarkerKey); err != nil {
+		return err
+	} else if ok {
+		if m, perr := deployment.Parse(v); perr == nil {
 			ne.Marker = &m
 		} else {
 			ne.MarkerErr = perr
 		}
-	case !errors.Is(err, storage.ErrNotFound):
-		return fmt.Errorf("storecopy: reading the target: %w", err)
+		return ne
+	}
+	if v, ok, err := get(deployment.CopyingKey); err != nil {
+		return err
+	} else if ok {
+		ne.Interrupted = true
+		if m, perr := deployment.Parse(v); perr == nil {
+			ne.CopyOf = &m
+		}
+		return ne
+	}
+	for i := 0; i < len(ne.FirstKey); i++ {
+		if ne.FirstKey[i] != '/' {
+			continue
+		}
+		inner := ne.FirstKey[:i+1]
+		if len(inner)+len(deployment.MarkerKey) > storage.MaxKeyLen {
+			break
+		}
+		v, ok, err := get(inner + deployment.MarkerKey)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			if v, ok, err = get(inner + deployment.CopyingKey); err != nil {
+				return err
+			}
+		}
+		if ok {
+			ne.Inner = inner
+			if m, perr := deployment.Parse(v); perr == nil {
+				ne.InnerMarker = &m
+			}
+			break
+		}
 	}
 	return ne
 }
@@ -129,8 +200,9 @@ type Options struct {
 	// deployment.ParamsKey from a data directory's kek.params). A source
 	// item of the same key wins. Not for deployment.MarkerKey.
 	Extra map[string][]byte
-	// Marker is the deployment marker to write last when the source has
-	// none; nil writes none.
+	// Marker is the deployment marker of this copy, required: it is held
+	// under deployment.CopyingKey while the copy runs, and written last as
+	// deployment.MarkerKey unless the source has a marker of its own.
 	Marker []byte
 	// BatchItems and BatchBytes bound one Apply; storage.MaxApplyMutations
 	// and MaxBatchBytes when 0.
@@ -166,8 +238,13 @@ type Report struct {
 // whether the target may hold some of the items, which the caller must
 // report.
 func Copy(ctx context.Context, dst Target, src Source, opts Options) (*Report, error) {
-	if _, ok := opts.Extra[deployment.MarkerKey]; ok {
-		return nil, fmt.Errorf("storecopy: the marker goes in Options.Marker, not Extra")
+	if opts.Marker == nil {
+		return nil, errors.New("storecopy: Options.Marker is required")
+	}
+	for _, k := range []string{deployment.MarkerKey, deployment.CopyingKey} {
+		if _, ok := opts.Extra[k]; ok {
+			return nil, fmt.Errorf("storecopy: %s cannot be an extra item", k)
+		}
 	}
 	if opts.BatchItems <= 0 || opts.BatchItems > storage.MaxApplyMutations {
 		opts.BatchItems = storage.MaxApplyMutations
@@ -184,7 +261,16 @@ func Copy(ctx context.Context, dst Target, src Source, opts Options) (*Report, e
 	c := &copier{dst: dst, opts: opts}
 	rep := &Report{}
 
-	// Step 2: the source, then the extras it lacks.
+	// Step 2: the copy is under way.
+	if err := c.apply(ctx, []storage.Mutation{{Key: deployment.CopyingKey, Value: opts.Marker, Expect: storage.MustNotExist}}); err != nil {
+		return c.report(rep), err
+	}
+	copying, err := dst.Get(ctx, deployment.CopyingKey)
+	if err != nil || !bytes.Equal(copying.Value, opts.Marker) {
+		return c.report(rep), fmt.Errorf("%w: %s was not as written (%v)", ErrConcurrentWrite, deployment.CopyingKey, err)
+	}
+
+	// Step 3: the source, then the extras it lacks.
 	var (
 		srcSum     summer
 		lastKey    string
@@ -203,9 +289,12 @@ func Copy(ctx context.Context, dst Target, src Source, opts Options) (*Report, e
 		}
 		lastKey = k
 		srcSum.add(k, v)
-		if k == deployment.MarkerKey {
-			heldMarker = bytes.Clone(v) // written last, step 4
+		switch k {
+		case deployment.MarkerKey:
+			heldMarker = bytes.Clone(v) // written last, step 5
 			return nil
+		case deployment.CopyingKey:
+			return fmt.Errorf("%w: it holds %s: it is an interrupted copy itself", ErrSource, k)
 		}
 		if _, ok := opts.Extra[k]; ok {
 			present[k] = true
@@ -216,7 +305,7 @@ func Copy(ctx context.Context, dst Target, src Source, opts Options) (*Report, e
 		return c.report(rep), err
 	}
 	srcSum.rev = rev
-	added := make(map[string][]byte)
+	added := map[string][]byte{deployment.CopyingKey: opts.Marker}
 	for _, k := range sortedKeys(opts.Extra) {
 		if !present[k] {
 			added[k] = opts.Extra[k]
@@ -229,7 +318,7 @@ func Copy(ctx context.Context, dst Target, src Source, opts Options) (*Report, e
 		return c.report(rep), err
 	}
 
-	// Step 3: read back.
+	// Step 4: read back.
 	tgtSum, err := readBack(ctx, dst, added, heldMarker)
 	if err != nil {
 		return c.report(rep), err
@@ -240,28 +329,31 @@ func Copy(ctx context.Context, dst Target, src Source, opts Options) (*Report, e
 			ErrMismatch, rep.Source.Items, rep.Source.Bytes, rep.Source.SHA256, rep.Target.Items, rep.Target.Bytes, rep.Target.SHA256)
 	}
 
-	// Step 4: the marker, the commit point.
+	// Step 5: the marker, the commit point.
+	delete(added, deployment.CopyingKey)
 	marker := heldMarker
-	if marker == nil && opts.Marker != nil {
+	if marker == nil {
 		marker = opts.Marker
 		added[deployment.MarkerKey] = marker
 	}
-	if marker != nil {
-		if err := c.apply(ctx, []storage.Mutation{{Key: deployment.MarkerKey, Value: marker, Expect: storage.MustNotExist}}); err != nil {
-			return c.report(rep), err
-		}
-		it, err := dst.Get(ctx, deployment.MarkerKey)
-		if err != nil {
-			return c.report(rep), fmt.Errorf("storecopy: reading the marker back: %w", err)
-		}
-		if !bytes.Equal(it.Value, marker) {
-			return c.report(rep), fmt.Errorf("%w: the marker read back is not the one written", ErrConcurrentWrite)
-		}
-		if m, err := deployment.Parse(marker); err == nil {
-			rep.Marker = &m
-		}
-		rep.Target.Revision = it.Revision
+	commit := []storage.Mutation{
+		{Key: deployment.MarkerKey, Value: marker, Expect: storage.MustNotExist},
+		{Key: deployment.CopyingKey, Expect: copying.Revision},
 	}
+	if err := c.apply(ctx, commit); err != nil {
+		return c.report(rep), err
+	}
+	it, err := dst.Get(ctx, deployment.MarkerKey)
+	if err != nil {
+		return c.report(rep), fmt.Errorf("storecopy: reading the marker back: %w", err)
+	}
+	if !bytes.Equal(it.Value, marker) {
+		return c.report(rep), fmt.Errorf("%w: the marker read back is not the one written", ErrConcurrentWrite)
+	}
+	if m, err := deployment.Parse(marker); err == nil {
+		rep.Marker = &m
+	}
+	rep.Target.Revision = it.Revision
 	rep.Added = sortedKeys(added)
 	return c.report(rep), nil
 }
@@ -349,9 +441,9 @@ func (c *copier) flush(ctx context.Context) error {
 	return nil
 }
 
-// apply applies muts, all MustNotExist. An Apply whose outcome is unknown
-// (ErrUnavailable) is tried again; if the retry conflicts, the keys are
-// read: all of them holding the values written means the earlier attempt
+// apply applies muts. An Apply whose outcome is unknown (ErrUnavailable)
+// is tried again; if the retry conflicts, the keys are read: all of them as
+// written (put with that value, or deleted) means the earlier attempt
 // landed.
 func (c *copier) apply(ctx context.Context, muts []storage.Mutation) error {
 	backoff := 100 * time.Millisecond
@@ -380,10 +472,17 @@ func (c *copier) apply(ctx context.Context, muts []storage.Mutation) error {
 	}
 }
 
-// landed reports whether every key of muts holds the value written.
+// landed reports whether every key of muts is as written: holding the
+// value put, or absent after a delete.
 func (c *copier) landed(ctx context.Context, muts []storage.Mutation) bool {
 	for _, m := range muts {
 		it, err := c.dst.Get(ctx, m.Key)
+		if m.Value == nil {
+			if !errors.Is(err, storage.ErrNotFound) {
+				return false
+			}
+			continue
+		}
 		if err != nil || !bytes.Equal(it.Value, m.Value) {
 			return false
 		}

@@ -119,7 +119,7 @@ func TestCopy(t *testing.T) {
 	}
 	var batches []batch
 	var last int64
-	for range len(want) {
+	for range len(want) + 2 { // and the put and delete of CopyingKey
 		ev := <-events
 		if ev.Revision != last {
 			batches = append(batches, batch{})
@@ -135,8 +135,11 @@ func TestCopy(t *testing.T) {
 			t.Errorf("Apply %d: %d mutations, %d bytes", i, b.n, b.bytes)
 		}
 	}
-	if lb := batches[len(batches)-1]; lb.n != 1 || lb.keys[0] != deployment.MarkerKey {
-		t.Errorf("the last Apply wrote %q, want the marker alone", lb.keys)
+	if fb := batches[0]; fb.n != 1 || fb.keys[0] != deployment.CopyingKey {
+		t.Errorf("the first Apply wrote %q, want %s alone", fb.keys, deployment.CopyingKey)
+	}
+	if lb := batches[len(batches)-1]; strings.Join(lb.keys, ",") != deployment.MarkerKey+","+deployment.CopyingKey {
+		t.Errorf("the last Apply wrote %q, want the marker and the delete of %s", lb.keys, deployment.CopyingKey)
 	}
 	if rep.Applies != len(batches) {
 		t.Errorf("Applies = %d, %d seen", rep.Applies, len(batches))
@@ -158,9 +161,10 @@ func TestCopyBigValues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// k/0 | k/1 | k/2 (alone, over the bound) | k/3, then the marker.
-	if rep.Applies != 5 {
-		t.Errorf("Applies = %d, want 5", rep.Applies)
+	// CopyingKey, k/0 | k/1 | k/2 (alone, over the bound) | k/3, then the
+	// marker.
+	if rep.Applies != 6 {
+		t.Errorf("Applies = %d, want 6", rep.Applies)
 	}
 }
 
@@ -175,7 +179,7 @@ func TestCopyRefusesNonEmpty(t *testing.T) {
 		items map[string][]byte
 		want  string
 	}{
-		{map[string][]byte{"zzz": []byte("x")}, `the first is "zzz") but no deployment marker: an interrupted migrate or restore, or not ron-kms`},
+		{map[string][]byte{"zzz": []byte("x")}, `the first is "zzz") but no deployment marker: not a ron-kms deployment`},
 		{map[string][]byte{"k/a": []byte("x"), deployment.MarkerKey: marker.Marshal()}, "holds ron-kms deployment " + marker.ID + " (created " + marker.CreatedAt + " by serve)"},
 		{map[string][]byte{deployment.MarkerKey: []byte("{}")}, "a deployment marker that does not parse"},
 	} {
@@ -294,8 +298,8 @@ func TestCopyUnknownOutcome(t *testing.T) {
 		src := memstore.New()
 		fill(t, src, 300)
 		dst := &flaky{Store: memstore.New(), before: func(_ *flaky, n int64, _ []storage.Mutation) (bool, error) {
-			if n == 2 || n == 3 {
-				return landed && n == 2, errTimedOut
+			if n == 3 || n == 4 {
+				return landed && n == 3, errTimedOut
 			}
 			return false, nil
 		}}
@@ -348,7 +352,7 @@ func TestCopyConcurrentWriter(t *testing.T) {
 		ours := newMarker()
 		theirs := deployment.New(deployment.ByServe, time.Now()).Marshal()
 		dst := &flaky{Store: memstore.New(), before: func(f *flaky, n int64, _ []storage.Mutation) (bool, error) {
-			if n == 2 {
+			if n == 3 { // after CopyingKey and the first 128 items
 				f.Store.Apply(context.Background(), storage.Mutation{Key: key, Value: theirs, Expect: storage.AnyRevision})
 			}
 			return false, nil
@@ -369,7 +373,7 @@ func TestCopyMismatch(t *testing.T) {
 	src := memstore.New()
 	fill(t, src, 50)
 	dst := &flaky{Store: memstore.New(), before: func(f *flaky, n int64, muts []storage.Mutation) (bool, error) {
-		if n == 1 {
+		if n == 2 {
 			muts[3].Value = append(bytes.Clone(muts[3].Value), 'x') // a store that damages a value
 		}
 		return false, nil
@@ -414,7 +418,7 @@ func TestCopyFromBackup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	direct, err := Copy(ctx, memstore.New(), FromSnapshot(src), Options{})
+	direct, err := Copy(ctx, memstore.New(), FromSnapshot(src), Options{Marker: newMarker()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -433,5 +437,85 @@ func TestCopyFromBackup(t *testing.T) {
 	}
 	if _, err := dst.Get(ctx, deployment.MarkerKey); !errors.Is(err, storage.ErrNotFound) {
 		t.Error("a marker was written from a damaged backup")
+	}
+}
+
+// TestCopyUnknownOutcomeCommit: the commit (marker put, CopyingKey delete)
+// landing with an unknown outcome is recognized on the retry.
+func TestCopyUnknownOutcomeCommit(t *testing.T) {
+	src := memstore.New()
+	fill(t, src, 10)
+	dst := &flaky{Store: memstore.New(), before: func(_ *flaky, n int64, muts []storage.Mutation) (bool, error) {
+		if muts[0].Key == deployment.MarkerKey && n < 5 {
+			return true, errTimedOut
+		}
+		return false, nil
+	}}
+	if _, err := Copy(t.Context(), dst, FromSnapshot(src), Options{Marker: newMarker()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dst.Get(t.Context(), deployment.CopyingKey); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("%s is still there: %v", deployment.CopyingKey, err)
+	}
+}
+
+// TestCheckEmptyInterrupted: a copy that stops half-way leaves a target
+// that CheckEmpty names an interrupted copy, with the marker it would
+// have written, and that holds no marker.
+func TestCheckEmptyInterrupted(t *testing.T) {
+	src := memstore.New()
+	fill(t, src, 400)
+	dst := &flaky{Store: memstore.New(), before: func(_ *flaky, n int64, _ []storage.Mutation) (bool, error) {
+		if n >= 3 {
+			return false, errTimedOut
+		}
+		return false, nil
+	}}
+	ours := deployment.New(deployment.ByRestore, time.Now())
+	rep, err := Copy(t.Context(), dst, FromSnapshot(src), Options{Marker: ours.Marshal(), Retries: 1})
+	if !errors.Is(err, storage.ErrUnavailable) || !rep.Written {
+		t.Fatalf("Copy = %+v, %v", rep, err)
+	}
+	err = CheckEmpty(t.Context(), dst)
+	var ne *NotEmptyError
+	if !errors.As(err, &ne) || !ne.Interrupted || ne.CopyOf == nil || *ne.CopyOf != ours || ne.Marker != nil {
+		t.Fatalf("CheckEmpty = %#v", err)
+	}
+	if want := "it holds an interrupted restore (deployment " + ours.ID; !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q does not say %q", err, want)
+	}
+}
+
+// TestCheckEmptyInner: a deployment under a longer prefix is named.
+func TestCheckEmptyInner(t *testing.T) {
+	m := deployment.New(deployment.ByServe, time.Now())
+	dst := memstore.New()
+	for k, v := range map[string][]byte{"prod/k/a": []byte("x"), "prod/" + deployment.MarkerKey: m.Marshal(), "prod/s/a/1": []byte("y")} {
+		if _, err := dst.Apply(t.Context(), storage.Mutation{Key: k, Value: v, Expect: storage.MustNotExist}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := CheckEmpty(t.Context(), dst)
+	var ne *NotEmptyError
+	if !errors.As(err, &ne) || ne.Inner != "prod/" || ne.InnerMarker == nil || *ne.InnerMarker != m || ne.Interrupted {
+		t.Fatalf("CheckEmpty = %#v", err)
+	}
+	if want := "it holds ron-kms deployment " + m.ID + ` under the longer prefix "prod/"`; !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q does not say %q", err, want)
+	}
+}
+
+// TestCopySourceInterrupted: a source that is itself an interrupted copy is
+// refused.
+func TestCopySourceInterrupted(t *testing.T) {
+	src := memstore.New()
+	fill(t, src, 3)
+	src.Apply(t.Context(), storage.Mutation{Key: deployment.CopyingKey, Value: newMarker(), Expect: storage.MustNotExist})
+	dst := memstore.New()
+	if _, err := Copy(t.Context(), dst, FromSnapshot(src), Options{Marker: newMarker()}); !errors.Is(err, ErrSource) {
+		t.Fatalf("Copy = %v, want ErrSource", err)
+	}
+	if _, err := dst.Get(t.Context(), deployment.MarkerKey); !errors.Is(err, storage.ErrNotFound) {
+		t.Error("a marker was written")
 	}
 }
