@@ -231,6 +231,9 @@ admin.token in the data directory as well.`,
 // into the prefix by storecopy, which checks it once more as it goes.
 func restoreEtcd(ctx context.Context, f io.ReadSeeker, name string, tgt *etcdTarget) (*copyResult, error) {
 	start := time.Now()
+	if _, err := tgt.check(); err != nil {
+		return nil, fmt.Errorf("restore refused, nothing was written: %w", err)
+	}
 	hdr, hasCheck, err := verifyBackup(f)
 	if err != nil {
 		return nil, fmt.Errorf("restore refused, nothing was written: %w", err)

@@ -37,21 +37,33 @@ func (e *etcdTarget) flags(cmd *cobra.Command, toHelp string) {
 	cmd.Flags().StringVar(&e.key, "etcd-key", "", "PEM private key of --etcd-cert")
 }
 
-// open parses the flags and opens the target; nothing is written.
-func (e *etcdTarget) open(ctx context.Context) (*etcdstore.URL, *etcdstore.Store, error) {
+// check parses and checks the flags, without connecting.
+func (e *etcdTarget) check() (storecopy.EtcdTarget, error) {
 	u, err := etcdstore.ParseURL(e.to)
 	if err != nil {
-		return nil, nil, err
+		return storecopy.EtcdTarget{}, err
 	}
 	t := storecopy.EtcdTarget{URL: u, Prefix: e.prefix}
 	if e.cacert != "" || e.cert != "" || e.key != "" {
 		t.TLS = &etcdstore.TLSFiles{CACert: e.cacert, Cert: e.cert, Key: e.key}
 	}
+	if err := storecopy.CheckTarget(t); err != nil {
+		return storecopy.EtcdTarget{}, err
+	}
+	return t, nil
+}
+
+// open parses the flags and opens the target; nothing is written.
+func (e *etcdTarget) open(ctx context.Context) (*etcdstore.URL, *etcdstore.Store, error) {
+	t, err := e.check()
+	if err != nil {
+		return nil, nil, err
+	}
 	st, err := storecopy.OpenEtcd(ctx, t)
 	if err != nil {
 		return nil, nil, err
 	}
-	return u, st, nil
+	return t.URL, st, nil
 }
 
 // tlsArgs are the TLS flags given, spelled for the command named by style
@@ -179,6 +191,9 @@ keys would diverge.`,
 // migrate copies the store of the data directory dir into the target.
 func migrate(ctx context.Context, dir string, tgt *etcdTarget) (*copyResult, error) {
 	start := time.Now()
+	if _, err := tgt.check(); err != nil {
+		return nil, fmt.Errorf("migrate refused, nothing was written: %w", err)
+	}
 	if fi, err := os.Stat(dir); err != nil {
 		return nil, fmt.Errorf("migrate: --from: %w", err)
 	} else if !fi.IsDir() {

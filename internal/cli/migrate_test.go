@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"github.com/ron-kms/ron-kms/api"
 	"github.com/ron-kms/ron-kms/client"
 	"github.com/ron-kms/ron-kms/internal/backup"
@@ -467,7 +469,31 @@ func TestMigrate(t *testing.T) {
 		t.Fatal(err)
 	}
 	tok, _ := os.ReadFile(filepath.Join(dir, server.AdminTokenFile))
-	checkUsable(t, openPrefix(t, cl, prefix), kek, strings.TrimSpace(string(tok)), h)
+	onEtcd := checkUsable(t, openPrefix(t, cl, prefix), kek, strings.TrimSpace(string(tok)), h)
+
+	// Backup works unchanged on etcd: a backup through the API of the node
+	// on the prefix holds exactly the prefix, marker included, and
+	// restores into another prefix byte for byte.
+	var etcdBak bytes.Buffer
+	if _, err := onEtcd.Backup(ctx, &etcdBak); err != nil {
+		t.Fatal(err)
+	}
+	live := items(t, target)
+	hdr, tr, err := backup.Verify(bytes.NewReader(etcdBak.Bytes()))
+	if err != nil || tr.Items != int64(len(live)) || hdr.KEK != backup.KEKRootKey {
+		t.Fatalf("the backup of the node on etcd: %+v %+v %v (the prefix holds %d items)", hdr, tr, err, len(live))
+	}
+	etcdBakFile := filepath.Join(t.TempDir(), "etcd.backup")
+	if err := os.WriteFile(etcdBakFile, etcdBak.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr = runCLI(t, "restore", "--in", etcdBakFile, "--to", url, "--etcd-prefix", "ron-kms/clone/")
+	if code != 0 {
+		t.Fatalf("restore --to of the etcd backup: exit %d: %s", code, stderr)
+	}
+	if clone := items(t, openPrefix(t, cl, "ron-kms/clone/")); !equalItems(clone, live) {
+		t.Errorf("the restored etcd backup differs from the prefix it was taken from (%d vs %d items)", len(clone), len(live))
+	}
 	wrong := bytes.Repeat([]byte{7}, seal.KEKSize)
 	if _, _, err := etcdNode(t, openPrefix(t, cl, prefix), wrong); !errors.Is(err, keystore.ErrWrongKEK) {
 		t.Errorf("a node with another KEK: %v, want ErrWrongKEK", err)
@@ -511,4 +537,199 @@ func equalItems(a, b map[string][]byte) bool {
 		}
 	}
 	return true
+}
+
+// TestMigratePassphrase: a data directory whose KEK comes from a
+// passphrase gets its Argon2id parameters copied to meta/kek.params
+// (exactly the kek.params file), by migrate and by restore --to; a node
+// that derives the KEK from them and the passphrase serves the keys.
+func TestMigratePassphrase(t *testing.T) {
+	ctx := t.Context()
+	cl := etcdtest.New(t, 1)
+	url := etcdURL(cl)
+	dir := filepath.Join(t.TempDir(), "data")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	params, err := seal.NewPassphraseParams(1, 64, 1) // cheap, for the test
+	if err != nil {
+		t.Fatal(err)
+	}
+	paramsFile := params.Marshal()
+	if err := os.WriteFile(filepath.Join(dir, server.ParamsFile), paramsFile, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const pass = "correct horse battery staple"
+	t.Setenv("RON_KMS_TEST_PASSPHRASE", pass)
+	node := startSingleNode(t, dir, func(c *server.Config) { c.PassphraseEnv = "RON_KMS_TEST_PASSPHRASE" })
+	h := useNode(t, node.c)
+	var bak bytes.Buffer
+	if _, err := node.c.Backup(ctx, &bak); err != nil {
+		t.Fatal(err)
+	}
+	node.stop()
+	src, _ := boltItems(t, dir)
+
+	code, stdout, stderr := runCLI(t, "migrate", "--from", dir, "--to", url, "--etcd-prefix", "pass/")
+	if code != 0 {
+		t.Fatalf("migrate: exit %d: %s", code, stderr)
+	}
+	var res copyResult
+	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.KEK != kekPassphrase || strings.Join(res.Added, ",") != deployment.MarkerKey+","+deployment.ParamsKey {
+		t.Errorf("kek %q, added %q", res.KEK, res.Added)
+	}
+	if !strings.Contains(stderr, "--kek-passphrase-env VAR, VAR holding the old passphrase") || !strings.Contains(stderr, "--etcd-prefix pass/ --kek-passphrase-env VAR") {
+		t.Errorf("stderr: %s", stderr)
+	}
+	st := openPrefix(t, cl, "pass/")
+	got := items(t, st)
+	if !bytes.Equal(got[deployment.ParamsKey], paramsFile) {
+		t.Errorf("meta/kek.params = %s, want the file %s", got[deployment.ParamsKey], paramsFile)
+	}
+	delete(got, deployment.ParamsKey)
+	delete(got, deployment.MarkerKey)
+	if !equalItems(got, src) {
+		t.Error("the prefix differs from the data directory")
+	}
+	derive := func(st storage.Store) []byte {
+		it, err := st.Get(ctx, deployment.ParamsKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := seal.ParsePassphraseParams(it.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kek, err := p.DeriveKEK([]byte(pass))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return kek
+	}
+	tok, _ := os.ReadFile(filepath.Join(dir, server.AdminTokenFile))
+	checkUsable(t, st, derive(st), strings.TrimSpace(string(tok)), h)
+
+	// The passphrase backup restores into etcd with the same parameters.
+	bakFile := filepath.Join(t.TempDir(), "kms.backup")
+	if err := os.WriteFile(bakFile, bak.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr = runCLI(t, "restore", "--in", bakFile, "--to", url, "--etcd-prefix", "pass-restored/")
+	if code != 0 {
+		t.Fatalf("restore --to: exit %d: %s", code, stderr)
+	}
+	rst := openPrefix(t, cl, "pass-restored/")
+	if it, err := rst.Get(ctx, deployment.ParamsKey); err != nil || !bytes.Equal(it.Value, paramsFile) {
+		t.Errorf("restored meta/kek.params = %s, %v", it.Value, err)
+	}
+	checkUsable(t, rst, derive(rst), strings.TrimSpace(string(tok)), h)
+}
+
+// interruptAt cancels a copy's context before its Apply number n.
+type interruptAt struct {
+	storecopy.Target
+	n      int
+	calls  int
+	cancel context.CancelFunc
+}
+
+func (s *interruptAt) Apply(ctx context.Context, muts ...storage.Mutation) (int64, error) {
+	s.calls++
+	if s.calls == s.n {
+		s.cancel()
+		return 0, ctx.Err()
+	}
+	return s.Target.Apply(ctx, muts...)
+}
+
+// TestMigrateInterrupted: a copy cut off half-way (its context ended
+// between two transactions) leaves items and meta/copying but no marker in
+// etcd; migrate then refuses the prefix, names it an interrupted copy and
+// gives the command that removes it; once removed, migrate succeeds.
+func TestMigrateInterrupted(t *testing.T) {
+	cl := etcdtest.New(t, 1)
+	url := etcdURL(cl)
+	const prefix = "half/"
+	dir := filepath.Join(t.TempDir(), "data")
+	node := startSingleNode(t, dir, nil)
+	useNode(t, node.c)
+	node.stop()
+
+	r, err := boltstore.OpenReadOnly(filepath.Join(dir, server.DBFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	st := openPrefix(t, cl, prefix)
+	marker := deployment.New(deployment.ByMigrate, time.Now())
+	rep, err := storecopy.Copy(ctx, &interruptAt{Target: st, n: 3, cancel: cancel}, storecopy.FromSnapshot(r), storecopy.Options{Marker: marker.Marshal(), BatchItems: 5})
+	r.Close()
+	if !errors.Is(err, context.Canceled) || !rep.Written {
+		t.Fatalf("the interrupted copy: %+v, %v", rep, err)
+	}
+	half := items(t, st)
+	if _, ok := half[deployment.MarkerKey]; ok || half[deployment.CopyingKey] == nil || len(half) < 5 {
+		t.Fatalf("after the interruption etcd holds %d items (marker there: %v)", len(half), ok)
+	}
+
+	rev := revision(t, st)
+	code, _, stderr := runCLI(t, "migrate", "--from", dir, "--to", url, "--etcd-prefix", prefix)
+	hint := "remove it and run again: etcdctl --endpoints=" + strings.Join(cl.Endpoints(), ",") + " del --prefix half/"
+	if code == 0 || !strings.Contains(stderr, "it holds an interrupted migrate (deployment "+marker.ID) || !strings.Contains(stderr, hint) {
+		t.Fatalf("migrate into the half-copied prefix: exit %d, %s", code, stderr)
+	}
+	if revision(t, st) != rev {
+		t.Error("the refused migrate wrote")
+	}
+
+	// What the hint says: etcdctl del --prefix half/.
+	if _, err := st.Client().Delete(t.Context(), prefix, clientv3.WithPrefix()); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr = runCLI(t, "migrate", "--from", dir, "--to", url, "--etcd-prefix", prefix)
+	if code != 0 {
+		t.Fatalf("migrate after the clean-up: exit %d: %s", code, stderr)
+	}
+}
+
+// TestRestoreToRefusals: a damaged backup, flags that do not go together,
+// and a plaintext URL with TLS files are refused before anything is
+// written.
+func TestRestoreToRefusals(t *testing.T) {
+	cl := etcdtest.New(t, 1)
+	url := etcdURL(cl)
+	dir := t.TempDir()
+	damaged := filepath.Join(dir, "damaged.backup")
+	os.WriteFile(damaged, []byte(`{"format":"ron-kms-backup/v1","created_at":"2026-01-02T03:04:05Z","kek":"root.key","kek_id":"0123456789abcdef","server":"dev"}
+{"k":"k/x","v":"eA=="}
+{"items":1,"revision":1,"sha256":"0000000000000000000000000000000000000000000000000000000000000000"}
+`), 0o600)
+	st := openPrefix(t, cl, "r/")
+	rev := revision(t, st)
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"restore", "--in", damaged, "--to", url, "--etcd-prefix", "r/"}, "restore refused, nothing was written: backup: checksum mismatch"},
+		{[]string{"restore", "--in", damaged, "--to", url, "--etcd-prefix", "r/", "--data-dir", dir}, "--data-dir and --root-key do not apply"},
+		{[]string{"restore", "--in", damaged, "--data-dir", filepath.Join(dir, "d"), "--etcd-prefix", "r/"}, "--etcd-prefix and the --etcd-* TLS flags go with --to"},
+		{[]string{"migrate", "--from", dir, "--to", url, "--etcd-prefix", "r/"}, "has no kms.db"},
+		{[]string{"migrate", "--from", damaged, "--to", url, "--etcd-prefix", "r/"}, "is not a directory"},
+		{[]string{"migrate", "--from", dir, "--to", "etcd://A,B,C", "--etcd-prefix", "r/"}, `member 1: "A" has no port`},
+		{[]string{"migrate", "--from", dir}, "--to etcd://HOST:PORT,... is required"},
+	} {
+		code, _, stderr := runCLI(t, tt.args...)
+		if code == 0 || !strings.Contains(stderr, tt.want) || strings.Count(stderr, "\n") != 1 {
+			t.Errorf("%q: exit %d, %q; want one line saying %q", tt.args, code, stderr, tt.want)
+		}
+	}
+	if revision(t, st) != rev {
+		t.Error("a refused command wrote etcd")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "d")); !errors.Is(err, os.ErrNotExist) {
+		t.Error("a refused restore created a data directory")
+	}
 }

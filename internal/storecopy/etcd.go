@@ -52,23 +52,32 @@ func CheckPrefix(p string) error {
 	return nil
 }
 
-// OpenEtcd checks t, connects to the cluster and checks that it answers,
+// CheckTarget checks t without connecting: a URL, a prefix CheckPrefix
+// accepts, and TLS files only with etcds://.
+func CheckTarget(t EtcdTarget) error {
+	if t.URL == nil {
+		return fmt.Errorf("%w: no etcd URL", ErrTarget)
+	}
+	if err := CheckPrefix(t.Prefix); err != nil {
+		return err
+	}
+	if !t.URL.TLS && t.TLS != nil {
+		return fmt.Errorf("%w: --etcd-cacert, --etcd-cert and --etcd-key are for TLS, but %s is plaintext: write etcds://", ErrTarget, t.URL)
+	}
+	return nil
+}
+
+// OpenEtcd checks t (CheckTarget), connects to the cluster and checks that it answers,
 // and refuses a prefix that lies inside another deployment (a marker under
 // a shorter prefix ending in "/", such as ron-kms/ for ron-kms/prod/).
 // Whether the prefix itself is empty is Copy's check. Errors wrap
 // ErrTarget, or storage.ErrUnavailable for a cluster that does not answer.
 func OpenEtcd(ctx context.Context, t EtcdTarget) (*etcdstore.Store, error) {
-	if t.URL == nil {
-		return nil, fmt.Errorf("%w: no etcd URL", ErrTarget)
-	}
-	if err := CheckPrefix(t.Prefix); err != nil {
+	if err := CheckTarget(t); err != nil {
 		return nil, err
 	}
 	tlsFiles := t.TLS
-	switch {
-	case !t.URL.TLS && tlsFiles != nil:
-		return nil, fmt.Errorf("%w: --etcd-cacert, --etcd-cert and --etcd-key are for TLS, but %s is plaintext: write etcds://", ErrTarget, t.URL)
-	case t.URL.TLS && tlsFiles == nil:
+	if t.URL.TLS && tlsFiles == nil {
 		tlsFiles = &etcdstore.TLSFiles{}
 	}
 	if t.RequestTimeout == 0 {
