@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/ron-kms/ron-kms/internal/cli"
+	"github.com/ron-kms/ron-kms/internal/etcdtest"
 )
 
 // TestMain lets the scripts run ron-kms as a command.
@@ -43,6 +45,7 @@ func TestScripts(t *testing.T) {
 			"waitready": waitReady,
 			"jsonget":   jsonGet,
 			"replace":   replaceOnce,
+			"etcd":      startEtcd,
 		},
 	})
 }
@@ -62,6 +65,33 @@ func waitReady(ts *testscript.TestScript, neg bool, args []string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	ts.Fatalf("server at %s never became healthy", url)
+}
+
+// etcd N starts a real etcd cluster of N members on loopback for the rest
+// of the script (package etcdtest, built from the module and cached) and
+// sets ETCD_URL (etcd://HOST:PORT,...) and ETCD_ENDPOINTS (the members'
+// http:// URLs, comma-separated).
+func startEtcd(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: etcd N")
+	}
+	n, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	root, err := etcdtest.RepoRoot()
+	ts.Check(err)
+	bin, err := etcdtest.Binary(root)
+	ts.Check(err)
+	dir := ts.MkAbs("etcd-cluster")
+	ts.Check(os.MkdirAll(dir, 0o755))
+	c, err := etcdtest.Start(etcdtest.Config{Members: n, Dir: dir, Binary: bin})
+	ts.Check(err)
+	ts.Defer(func() { c.Close() })
+	var hosts []string
+	for _, e := range c.Endpoints() {
+		hosts = append(hosts, strings.TrimPrefix(e, "http://"))
+	}
+	ts.Setenv("ETCD_URL", "etcd://"+strings.Join(hosts, ","))
+	ts.Setenv("ETCD_ENDPOINTS", strings.Join(c.Endpoints(), ","))
 }
 
 // replace FILE OLD NEW replaces the first OLD in FILE with NEW, in place

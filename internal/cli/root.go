@@ -73,7 +73,7 @@ token in RON_KMS_TOKEN, else in <data-dir>/admin.token.`,
 	root.PersistentFlags().StringVar(&cf.dataDir, "data-dir", "", "data directory (default $RON_KMS_DATA_DIR or ./ron-kms-data)")
 	root.AddCommand(newServe(), newKeys(cf), newSign(cf), newVerify(cf),
 		newWrap(cf), newUnwrap(cf), newDataKey(cf), newEncrypt(cf), newDecrypt(cf),
-		newToken(cf), newVersion(cf), newBackup(cf), newRestore(cf), newAudit(cf), newBench(cf))
+		newToken(cf), newVersion(cf), newBackup(cf), newRestore(cf), newMigrate(), newAudit(cf), newBench(cf))
 	return root
 }
 

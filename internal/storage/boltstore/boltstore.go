@@ -70,11 +70,11 @@ type Store struct {
 // Open opens the store in the bbolt file at path, creating it with mode 0600
 // if it does not exist. The parent directory must exist. If another process
 // holds the file, Open gives up after one second with an error naming the
-// path. Every error wraps storage.ErrUnavailable.
+// path and wrapping ErrLocked. Every error wraps storage.ErrUnavailable.
 func Open(path string) (*Store, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout})
 	if errors.Is(err, bolt.ErrTimeout) {
-		return nil, fmt.Errorf("boltstore: %s is locked by another process: %w", path, storage.ErrUnavailable)
+		return nil, &lockedError{path: path}
 	}
 	if err != nil {
 		return nil, unavailable(fmt.Errorf("open %s: %w", path, err))

@@ -15,11 +15,24 @@ import (
 // should not block for long (the backup route bounds it with a write
 // deadline). Errors returned by fn come back unwrapped.
 func (s *Store) Snapshot(ctx context.Context, fn func(storage.Item) error) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return 0, storage.ErrClosed
+	}
+	return snapshot(ctx, s.db, fn)
+}
+
+// snapshot calls fn with every item of db in one read transaction.
+func snapshot(ctx context.Context, db *bolt.DB, fn func(storage.Item) error) (int64, error) {
 	var (
 		rev   int64
 		fnErr error
 	)
-	err := s.view(ctx, func(tx *bolt.Tx) error {
+	err := db.View(func(tx *bolt.Tx) error {
 		var err error
 		if rev, err = readRevision(tx.Bucket(metaBucket)); err != nil {
 			return err
@@ -45,7 +58,7 @@ func (s *Store) Snapshot(ctx context.Context, fn func(storage.Item) error) (int6
 		return 0, fnErr
 	}
 	if err != nil {
-		return 0, err
+		return 0, unavailable(err)
 	}
 	return rev, nil
 }
