@@ -77,6 +77,28 @@ type node struct {
 // starts first, alone: it initialises the prefix; the others join it.
 func newCluster(t *testing.T, n int) *cluster {
 	t.Helper()
+	c := prepareCluster(t, n)
+	for i := range c.nodes {
+		c.start(i)
+	}
+	c.readToken(0)
+	return c
+}
+
+// readToken takes the cluster's admin token from node i's data directory.
+func (c *cluster) readToken(i int) {
+	c.t.Helper()
+	tok, err := os.ReadFile(filepath.Join(c.nodes[i].dataDir, "admin.token"))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.token = strings.TrimSpace(string(tok))
+}
+
+// prepareCluster starts the etcd members and names n nodes without
+// starting them.
+func prepareCluster(t *testing.T, n int) *cluster {
+	t.Helper()
 	c := &cluster{t: t, etcd: etcdtest.New(t, 3), dir: t.TempDir(), prefix: "ron-kms-test/"}
 	c.kek = filepath.Join(c.dir, "kek")
 	key := make([]byte, 32)
@@ -104,14 +126,6 @@ func newCluster(t *testing.T, n int) *cluster {
 			}
 		}
 	})
-	for i := range c.nodes {
-		c.start(i)
-	}
-	tok, err := os.ReadFile(filepath.Join(c.nodes[0].dataDir, "admin.token"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.token = strings.TrimSpace(string(tok))
 	return c
 }
 

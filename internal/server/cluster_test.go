@@ -16,6 +16,7 @@ import (
 	"github.com/ron-kms/ron-kms/api"
 	"github.com/ron-kms/ron-kms/client"
 	"github.com/ron-kms/ron-kms/internal/audit"
+	"github.com/ron-kms/ron-kms/internal/deployment"
 	"github.com/ron-kms/ron-kms/internal/etcdtest"
 	"github.com/ron-kms/ron-kms/internal/keystore"
 	"github.com/ron-kms/ron-kms/internal/storage"
@@ -338,9 +339,9 @@ func TestEtcdPassphrase(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	it, err := st.Get(ctx, KEKParamsKey)
+	it, err := st.Get(ctx, deployment.ParamsKey)
 	if err != nil {
-		t.Fatalf("no %s in the store: %v", KEKParamsKey, err)
+		t.Fatalf("no %s in the store: %v", deployment.ParamsKey, err)
 	}
 	if bk := a.srv.backupKEK(); string(bk.Params) != string(it.Value) {
 		t.Errorf("backup headers would carry %q, the store holds %q", bk.Params, it.Value)

@@ -10,6 +10,8 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/ron-kms/ron-kms/internal/deployment"
+	"github.com/ron-kms/ron-kms/internal/keystore"
 	"github.com/ron-kms/ron-kms/internal/seal"
 	"github.com/ron-kms/ron-kms/internal/storage"
 	"github.com/ron-kms/ron-kms/internal/storage/etcdstore"
@@ -68,9 +70,13 @@ func (s *Server) openEtcd(ctx context.Context) error {
 	}
 	prepared := false
 	for attempt := 0; ; attempt++ {
-		dep, params, err := s.readDeployment(ctx, st)
+		dep, err := s.readDeployment(ctx, st)
 		if err != nil {
 			return err
+		}
+		var params *seal.PassphraseParams
+		if dep != nil {
+			params = dep.params
 		}
 		source := KEKSourceFile
 		if pass != nil {
@@ -99,7 +105,7 @@ func (s *Server) openEtcd(ctx context.Context) error {
 			return err
 		}
 		if dep != nil {
-			if err := dep.OpensWith(sealer); err != nil {
+			if err := keystore.OpenKEKCheck(sealer, dep.kekCheck); err != nil {
 				sealer.Destroy()
 				return s.wrongKEK(dep, source)
 			}
@@ -120,12 +126,13 @@ func (s *Server) openEtcd(ctx context.Context) error {
 			s.sealer = sealer
 			return nil
 		}
-		marker, err := NewDeployment(sealer, source, s.node, time.Now())
+		marker := deployment.New(deployment.ByServe, time.Now())
+		check, err := keystore.SealKEKCheck(sealer)
 		if err != nil {
 			sealer.Destroy()
 			return err
 		}
-		_, err = st.Apply(ctx, deploymentMutations(marker, freshParams)...)
+		_, err = st.Apply(ctx, deploymentMutations(marker.Marshal(), check, freshParams)...)
 		if err == nil {
 			s.sealer = sealer
 			s.log.Info("started a new deployment", slog.String("etcd_prefix", s.cfg.EtcdPrefix),
@@ -170,58 +177,86 @@ func (s *Server) notAnswering(err error) error {
 		strings.Join(s.cfg.EtcdEndpoints, ","), oneLine(err))
 }
 
-// readDeployment reads the prefix's marker and passphrase parameters
-// (either may be nil), or refuses a prefix that is not a ron-kms deployment
-// of its own: one that holds keys but no marker, or one that lies inside
-// another deployment's prefix.
-func (s *Server) readDeployment(ctx context.Context, st *etcdstore.Store) (*Deployment, *seal.PassphraseParams, error) {
+// existing is what a node joining a deployment reads of it.
+type existing struct {
+	marker   deployment.Marker
+	kekCheck []byte                 // sealed, from deployment.KEKCheckKey
+	params   *seal.PassphraseParams // nil unless the key comes from a passphrase
+}
+
+// source is where the deployment's key-encryption key comes from.
+func (e *existing) source() string {
+	if e.params != nil {
+		return KEKSourcePassphrase
+	}
+	return KEKSourceFile
+}
+
+// readDeployment reads the prefix's deployment (nil for an empty prefix),
+// or refuses a prefix that is not a ron-kms deployment of its own: one that
+// holds keys but no marker (another application's, or a copy that did not
+// finish), or one that lies inside another deployment's prefix.
+func (s *Server) readDeployment(ctx context.Context, st *etcdstore.Store) (*existing, error) {
 	prefix := s.cfg.EtcdPrefix
-	it, err := st.Get(ctx, DeploymentKey)
+	it, err := st.Get(ctx, deployment.MarkerKey)
 	if err == nil {
-		dep, err := ParseDeployment(it.Value)
+		m, err := deployment.Parse(it.Value)
 		if err != nil {
-			return nil, nil, fmt.Errorf("server: etcd prefix %s holds a %s this version does not read (%s): give --etcd-prefix the prefix of a ron-kms deployment, or an empty one",
-				prefix, DeploymentKey, oneLine(err))
+			return nil, fmt.Errorf("server: etcd prefix %s holds a %s this version does not read (%s): give --etcd-prefix the prefix of a ron-kms deployment, or an empty one",
+				prefix, deployment.MarkerKey, oneLine(err))
 		}
-		var params *seal.PassphraseParams
-		switch pit, err := st.Get(ctx, KEKParamsKey); {
+		e := &existing{marker: m}
+		switch cit, err := st.Get(ctx, deployment.KEKCheckKey); {
+		case err == nil:
+			e.kekCheck = cit.Value
+		case errors.Is(err, storage.ErrNotFound):
+			return nil, fmt.Errorf("server: the deployment %s at etcd prefix %s has no KEK check value (%s), so no node can tell whether its key is the cluster's: restore the prefix from a backup or migrate it again",
+				m.ID, prefix, deployment.KEKCheckKey)
+		default:
+			return nil, s.unavailable(err)
+		}
+		switch pit, err := st.Get(ctx, deployment.ParamsKey); {
 		case err == nil:
 			p, err := seal.ParsePassphraseParams(pit.Value)
 			if err != nil {
-				return nil, nil, fmt.Errorf("server: %s under etcd prefix %s: %s", KEKParamsKey, prefix, oneLine(err))
+				return nil, fmt.Errorf("server: %s under etcd prefix %s: %s", deployment.ParamsKey, prefix, oneLine(err))
 			}
-			params = &p
+			e.params = &p
 		case !errors.Is(err, storage.ErrNotFound):
-			return nil, nil, s.unavailable(err)
+			return nil, s.unavailable(err)
 		}
-		return &dep, params, nil
+		return e, nil
 	}
 	if !errors.Is(err, storage.ErrNotFound) {
-		return nil, nil, s.unavailable(err)
+		return nil, s.unavailable(err)
 	}
 	// No marker: the prefix must be empty, and not inside another
 	// deployment.
 	if outer, err := s.enclosingDeployment(ctx, st); err != nil {
-		return nil, nil, err
+		return nil, err
 	} else if outer != "" {
-		return nil, nil, fmt.Errorf("server: etcd prefix %s lies inside the ron-kms deployment at %s: give --etcd-prefix %s to join it, or a prefix outside it",
+		return nil, fmt.Errorf("server: etcd prefix %s lies inside the ron-kms deployment at %s: give --etcd-prefix %s to join it, or a prefix outside it",
 			prefix, outer, outer)
 	}
 	items, err := st.List(ctx, "", "", 1)
 	if err != nil {
-		return nil, nil, s.unavailable(err)
+		return nil, s.unavailable(err)
 	}
 	if len(items) == 0 {
-		return nil, nil, nil
+		return nil, nil
+	}
+	if _, err := st.Get(ctx, deployment.CopyingKey); err == nil {
+		return nil, fmt.Errorf("server: etcd prefix %s holds a migrate or restore that did not finish (%s, no marker): run it again after deleting the prefix (etcdctl del --prefix %s)",
+			prefix, deployment.CopyingKey, prefix)
 	}
 	if inner, err := s.nestedDeployment(ctx, st); err != nil {
-		return nil, nil, err
+		return nil, err
 	} else if inner != "" {
-		return nil, nil, fmt.Errorf("server: etcd prefix %s holds another ron-kms deployment, at %s: give --etcd-prefix %s to join it, or a prefix of its own",
+		return nil, fmt.Errorf("server: etcd prefix %s holds another ron-kms deployment, at %s: give --etcd-prefix %s to join it, or a prefix of its own",
 			prefix, inner, inner)
 	}
-	return nil, nil, fmt.Errorf("server: etcd prefix %s holds keys but no ron-kms deployment marker (%s): it is another application's data; give --etcd-prefix a prefix of its own",
-		prefix, DeploymentKey)
+	return nil, fmt.Errorf("server: etcd prefix %s holds keys but no ron-kms deployment marker (%s): it is another application's data; give --etcd-prefix a prefix of its own",
+		prefix, deployment.MarkerKey)
 }
 
 // enclosingDeployment returns the prefix of a deployment whose prefix
@@ -233,7 +268,7 @@ func (s *Server) enclosingDeployment(ctx context.Context, st *etcdstore.Store) (
 			continue
 		}
 		outer := p[:i+1]
-		resp, err := s.rawGet(ctx, st, outer+DeploymentKey, clientv3.WithKeysOnly())
+		resp, err := s.rawGet(ctx, st, outer+deployment.MarkerKey, clientv3.WithKeysOnly())
 		if err != nil {
 			return "", err
 		}
@@ -253,8 +288,8 @@ func (s *Server) nestedDeployment(ctx context.Context, st *etcdstore.Store) (str
 		return "", err
 	}
 	for _, kv := range resp.Kvs {
-		if k := string(kv.Key); strings.HasSuffix(k, "/"+DeploymentKey) {
-			return strings.TrimSuffix(k, DeploymentKey), nil
+		if k := string(kv.Key); strings.HasSuffix(k, "/"+deployment.MarkerKey) {
+			return strings.TrimSuffix(k, deployment.MarkerKey), nil
 		}
 	}
 	return "", nil
@@ -276,18 +311,18 @@ func (s *Server) rawGet(ctx context.Context, st *etcdstore.Store, key string, op
 }
 
 // wrongKEK is the refusal of a node whose KEK does not open the marker.
-func (s *Server) wrongKEK(dep *Deployment, source string) error {
+func (s *Server) wrongKEK(dep *existing, source string) error {
 	fix := "give every node the cluster's --kek-file"
 	switch {
-	case dep.KEKSource == KEKSourcePassphrase && source == KEKSourcePassphrase:
+	case dep.source() == KEKSourcePassphrase && source == KEKSourcePassphrase:
 		fix = "give every node the cluster's passphrase in --kek-passphrase-env"
-	case dep.KEKSource == KEKSourcePassphrase:
+	case dep.source() == KEKSourcePassphrase:
 		fix = "the cluster's key comes from a passphrase: give --kek-passphrase-env VAR with it, not --kek-file"
 	case source == KEKSourcePassphrase:
 		fix = "the cluster's key comes from a KEK file: give --kek-file F, not --kek-passphrase-env"
 	}
-	return fmt.Errorf("server: wrong key-encryption key for the deployment at etcd prefix %s (this node's key does not open its check value): %s",
-		s.cfg.EtcdPrefix, fix)
+	return fmt.Errorf("server: wrong key-encryption key for the deployment %s at etcd prefix %s (this node's key does not open its check value): %s",
+		dep.marker.ID, s.cfg.EtcdPrefix, fix)
 }
 
 // unavailable is the refusal of a node whose etcd stopped answering during
