@@ -11,7 +11,7 @@ BENCHTIME ?= 1s
 # GOTESTFLAGS are added to the suite's go test, e.g. GOTESTFLAGS=-short.
 GOTESTFLAGS ?=
 
-.PHONY: run build test vet fuzz bench clean
+.PHONY: run build test vet fuzz bench cluster cluster-down clean
 
 ## run: build and serve with the embedded store under ./ron-kms-data
 run: build
@@ -41,6 +41,13 @@ fuzz:
 ## bench: every Go benchmark, ratios are computed in BENCHMARKS.md
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) ./...
+
+## cluster: three etcd members and three nodes on loopback (scripts/cluster-up)
+cluster:
+	./scripts/cluster-up up
+
+cluster-down:
+	./scripts/cluster-up down
 
 clean:
 	rm -rf bin
