@@ -152,8 +152,10 @@ func newAuditTail(cf *clientFlags) *cobra.Command {
 		Short: "Print the last audit records, one line each; -f follows",
 		Long: `Print the last N records of <data-dir>/` + audit.DirName + `/ (all with -n -1), one line
 each: seq, time, op, kid, result and error code ("-" when empty), then
-node=ID when the record carries the id of the node that wrote it, and the
-checkpoints among them. With -f, keep printing new records as they are
+node=ID when the record carries the id of the node that wrote it, count=N
+for a record standing for N collapsed denials, detail=... for what a token
+mint or revocation recorded (token id and caveats, never the token), and
+the checkpoints among them. With -f, keep printing new records as they are
 written (the files are polled) until interrupted. tail does not check the
 chain: use "ron-kms audit verify" for that.`,
 		Args: cobra.NoArgs,
@@ -172,12 +174,18 @@ chain: use "ron-kms audit verify" for that.`,
 					return err
 				}
 				r := e.Record
-				node := ""
+				extra := ""
 				if r.Node != "" {
-					node = " node=" + dash(r.Node)
+					extra += " node=" + dash(r.Node)
+				}
+				if r.Count != 0 {
+					extra += " count=" + strconv.FormatUint(r.Count, 10)
+				}
+				if r.Detail != "" {
+					extra += " detail=" + dash(r.Detail)
 				}
 				_, err := fmt.Fprintf(out, "%d %s %s %s %s %s%s\n", r.Seq, r.TS.Format(time.RFC3339Nano),
-					dash(r.Op), dash(r.Kid), dash(r.Result), dash(r.Code), node)
+					dash(r.Op), dash(r.Kid), dash(r.Result), dash(r.Code), extra)
 				return err
 			})
 		},
