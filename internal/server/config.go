@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"net"
 	"time"
+
+	"github.com/ron-kms/ron-kms/internal/keystore"
 )
 
 // Config is everything `ron-kms serve` can be told.
@@ -38,6 +40,11 @@ type Config struct {
 	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout time.Duration
 	// CacheSize bounds the in-memory key cache.
 	CacheSize int
+	// VerifyCacheTTL bounds how long verify and public-key reads are
+	// answered from the cache while the store is unavailable
+	// (--verify-cache-ttl SOFT[,HARD]; default 5m, hard twice the soft).
+	// The zero value means the default.
+	VerifyCacheTTL keystore.CacheTTL
 	// VerifyModeFloor is the loosest verify mode a request may ask for of a
 	// composite key: or, and (default) or pq_only.
 	VerifyModeFloor string
@@ -72,6 +79,7 @@ func Defaults() Config {
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		VerifyModeFloor:   "and",
+		VerifyCacheTTL:    keystore.DefaultCacheTTL,
 		SchedulerInterval: time.Minute,
 
 		AuditCheckpointEvery: 1000,
@@ -99,6 +107,11 @@ func (c *Config) Check() error {
 	case "or", "and", "pq_only":
 	default:
 		return fmt.Errorf("server: --verify-mode-floor must be or, and or pq_only, not %q", c.VerifyModeFloor)
+	}
+	if c.VerifyCacheTTL != (keystore.CacheTTL{}) {
+		if err := c.VerifyCacheTTL.Check(); err != nil {
+			return fmt.Errorf("server: --verify-cache-ttl: %v", err)
+		}
 	}
 	if c.SchedulerInterval < time.Second {
 		return errors.New("server: --scheduler-interval must be at least 1s")
