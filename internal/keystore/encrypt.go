@@ -80,6 +80,9 @@ func (ks *Keystore) takeEncryption(ctx context.Context, kid string) error {
 		if attempt == maxCASAttempts {
 			return fmt.Errorf("%w: encryption counter of %s moved concurrently %d times in a row; retry", ErrConflict, kid, maxCASAttempts)
 		}
+		if !casBackoff(ctx, attempt+1) {
+			return ctx.Err()
+		}
 	}
 }
 

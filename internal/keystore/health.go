@@ -200,6 +200,14 @@ func newHealth(now func() time.Time, log *slog.Logger, ttl CacheTTL) *health {
 
 func (h *health) ok() bool { return h.healthy.Load() }
 
+// storeAnswers reports whether the store answered the last probe or call
+// (the feed may be down).
+func (h *health) storeAnswers() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.storeOK
+}
+
 // update recomputes the healthy flag and logs a change; h.mu is held.
 func (h *health) update() {
 	now := h.feedUp && h.storeOK

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	mathrand "math/rand/v2"
 	"strings"
 	"time"
 
@@ -242,6 +243,14 @@ type RotateResult struct {
 // the race, and the operation is simply redone on top of it.
 const maxCASAttempts = 16
 
+// casBackoff waits before attempt (2, 3, ...) of a compare-and-swap that
+// lost a race: a random pause of up to attempt-1 milliseconds (at most
+// 120 ms over all attempts), so that writers racing for one key spread out
+// instead of colliding again in lockstep. It reports false when ctx ended.
+func casBackoff(ctx context.Context, attempt int) bool {
+	return pause(ctx, time.Duration(mathrand.Int64N(int64(attempt-1)*int64(time.Millisecond)+1)))
+}
+
 // Rotate adds a new version from a fresh seed and makes it current. Earlier
 // versions keep verifying. It is linearizable: a rotation that loses a race
 // with another (on this node or any other on the same store) re-reads the
@@ -266,6 +275,9 @@ func (ks *Keystore) Rotate(ctx context.Context, name, opID string) (RotateResult
 		}
 		if attempt == maxCASAttempts {
 			return RotateResult{}, fmt.Errorf("%w: %s was rotated concurrently %d times in a row; retry", ErrConflict, name, maxCASAttempts)
+		}
+		if !casBackoff(ctx, attempt+1) {
+			return RotateResult{}, ctx.Err()
 		}
 	}
 }
@@ -327,7 +339,7 @@ func (ks *Keystore) rotateOnce(ctx context.Context, name, opID, digest string) (
 	return res, true, nil
 }
 
-// Get returns the key's metadata. While the store is healthy it is
+// Get returns the key's metadata. While the store answers it is
 // linearizable: it reads the store (and refreshes the cache with what it
 // read), so it sees every write acknowledged before it was called, on any
 // node. While the store is unavailable it answers from the cache, as
@@ -342,7 +354,7 @@ func (ks *Keystore) Get(ctx context.Context, name string) (*Key, error) {
 // until the entry passes the verify cache's hard TTL; after that, or for a
 // key not in the cache, the answer is ErrUnavailable.
 func (ks *Keystore) GetCached(ctx context.Context, name string) (*Key, Staleness, error) {
-	if ks.health.ok() {
+	if ks.health.ok() || ks.health.storeAnswers() {
 		e, err := ks.loadEntry(ctx, name)
 		if err == nil || !errors.Is(err, ErrUnavailable) {
 			if err != nil {

@@ -181,6 +181,9 @@ func (ks *Keystore) update(ctx context.Context, name string, change func(k *Key)
 		if attempt == maxCASAttempts {
 			return nil, fmt.Errorf("%w: %s changed concurrently %d times in a row; retry", ErrConflict, name, maxCASAttempts)
 		}
+		if !casBackoff(ctx, attempt+1) {
+			return nil, ctx.Err()
+		}
 	}
 }
 
