@@ -230,7 +230,7 @@ func (h *health) reasonLocked() string {
 		r = append(r, "the store does not answer: "+h.storeErr)
 	}
 	if !h.feedUp {
-		r = append(r, "the store's change feed is down; the cache is being re-read")
+		r = append(r, "the store's change feed is down (subscribing again, then re-reading the cache)")
 	}
 	return strings.Join(r, "; ")
 }
