@@ -69,7 +69,8 @@ func (r VerifyBatchResponse) AppendJSON(b []byte) []byte {
 	b = strconv.AppendBool(b, r.AllOK)
 	b = append(b, `,"results":`...)
 	if r.Results == nil {
-		return append(b, "null}"...)
+		b = append(b, "null"...)
+		return appendCacheAge(b, r.CacheAgeMS)
 	}
 	b = append(b, '[')
 	for i := range r.Results {
@@ -87,7 +88,17 @@ func (r VerifyBatchResponse) AppendJSON(b []byte) []byte {
 		b = strconv.AppendBool(b, r.Results[i].OK)
 		b = append(b, '}')
 	}
-	return append(b, "]}"...)
+	b = append(b, ']')
+	return appendCacheAge(b, r.CacheAgeMS)
+}
+
+// appendCacheAge ends an object with its cache_age_ms member, if any.
+func appendCacheAge(b []byte, age *int64) []byte {
+	if age != nil {
+		b = append(b, `,"cache_age_ms":`...)
+		b = strconv.AppendInt(b, *age, 10)
+	}
+	return append(b, '}')
 }
 
 func (e *ItemError) appendJSON(b []byte) []byte {

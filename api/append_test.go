@@ -49,6 +49,10 @@ func TestAppendJSONMatchesMarshal(t *testing.T) {
 			vb.Results[i] = VerifyBatchResult{OK: rng.IntN(2) == 0, Error: itemErr()}
 		}
 		vb.AllOK = rng.IntN(2) == 0
+		if rng.IntN(2) == 0 {
+			age := []int64{0, 1, 299_999, 1 << 40}[rng.IntN(4)]
+			vb.CacheAgeMS = &age
+		}
 		values = append(values, sb, vb)
 	}
 	for _, v := range values {
@@ -83,15 +87,20 @@ func BenchmarkSignBatchAnswer(b *testing.B) {
 
 // FuzzAppendJSON: for any strings, the appenders write json.Marshal's bytes.
 func FuzzAppendJSON(f *testing.F) {
-	f.Add("acme/pay/ed25519/0190b1d6-3f3c-7c3e-9a4e-1f2a3b4c5d6e#v1", "ed25519", "AAAA==", "NotFound", "no such key <x> & \u2028", true)
-	f.Add("", "", "", "", "\xff\x00", false)
-	f.Fuzz(func(t *testing.T, kid, alg, sig, code, msg string, ok bool) {
+	f.Add("acme/pay/ed25519/0190b1d6-3f3c-7c3e-9a4e-1f2a3b4c5d6e#v1", "ed25519", "AAAA==", "NotFound", "no such key <x> & \u2028", true, int64(-1))
+	f.Add("", "", "", "", "\xff\x00", false, int64(1234))
+	f.Fuzz(func(t *testing.T, kid, alg, sig, code, msg string, ok bool, age int64) {
+		var cacheAge *int64 // a negative age stands for none
+		if age >= 0 {
+			cacheAge = &age
+		}
 		sigs := []Signature{{Alg: alg, SignatureB64: sig}}
 		e := &ItemError{Code: Code(code), Message: msg}
 		for _, v := range []JSONAppender{
 			SignResponse{KID: kid, Sigs: sigs},
 			SignBatchResponse{Results: []SignBatchResult{{KID: kid, Sigs: sigs}, {Error: e}, {KID: kid, Error: e}}},
-			VerifyBatchResponse{AllOK: ok, Results: []VerifyBatchResult{{OK: ok}, {Error: e}}},
+			VerifyBatchResponse{AllOK: ok, Results: []VerifyBatchResult{{OK: ok}, {Error: e}}, CacheAgeMS: cacheAge},
+			VerifyBatchResponse{AllOK: ok, CacheAgeMS: cacheAge},
 		} {
 			want, err := json.Marshal(v)
 			if err != nil {

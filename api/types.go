@@ -40,7 +40,15 @@ type KeyInfo struct {
 	// VerifyOnly marks a key imported from a public key alone: it verifies
 	// but never signs or rotates.
 	VerifyOnly bool `json:"verify_only"`
+	// CacheAgeMS is set only on an answer served from the server's cache
+	// while its store is unavailable: how long ago, in milliseconds, the
+	// cached key was last known current (SPEC §10; also in the
+	// X-KMS-Cache-Age header). Absent on a current answer.
+	CacheAgeMS *int64 `json:"cache_age_ms,omitempty"`
 }
+
+// CacheAgeHeader is the response header that carries CacheAgeMS.
+const CacheAgeHeader = "X-KMS-Cache-Age"
 
 // Version states of SPEC §4.
 const (
@@ -143,6 +151,9 @@ type VerifyDetails struct {
 type VerifyResponse struct {
 	OK      bool          `json:"ok"`
 	Details VerifyDetails `json:"details"`
+	// CacheAgeMS is set only when the key came from the server's cache
+	// while its store was unavailable, as KeyInfo.CacheAgeMS.
+	CacheAgeMS *int64 `json:"cache_age_ms,omitempty"`
 }
 
 // SignBatchRequest is the body of POST /v1/kms/sign/batch (at most MaxBatch
@@ -191,6 +202,10 @@ func (r VerifyBatchResult) MarshalJSON() ([]byte, error) {
 type VerifyBatchResponse struct {
 	AllOK   bool                `json:"all_ok"`
 	Results []VerifyBatchResult `json:"results"`
+	// CacheAgeMS is set only when some key came from the server's cache
+	// while its store was unavailable: the oldest of them, as
+	// KeyInfo.CacheAgeMS.
+	CacheAgeMS *int64 `json:"cache_age_ms,omitempty"`
 }
 
 // MintTokenRequest is the body of POST /v1/kms/tokens (scope kms:admin), an
@@ -240,10 +255,28 @@ type BuildInfo struct {
 	FIPS140 bool `json:"fips140"`
 }
 
-// Readiness is the 200 body of GET /readyz. When the server is not ready it
-// answers 503 with the error envelope, whose message lists every reason.
+// Readiness is the 200 body of GET /readyz (SPEC §10). Ready is true; the
+// server serves, though perhaps not everything: Degraded lists what is
+// impaired (always an array, [] when nothing is). When the server is not
+// ready it answers 503 with the error envelope, whose message lists every
+// reason.
 type Readiness struct {
-	Ready bool `json:"ready"`
+	Ready    bool       `json:"ready"`
+	Degraded []Degraded `json:"degraded"`
+}
+
+// Degraded is one impaired part of a ready server.
+type Degraded struct {
+	// Component is what is impaired: "store" (the key store cannot be
+	// reached: writes and private-key operations answer 503
+	// StoreUnavailable, verify and public-key reads come from the cache).
+	Component string `json:"component"`
+	// Reason says why, for people.
+	Reason string `json:"reason"`
+	// Since is when the component was last known good (RFC 3339, UTC).
+	Since string `json:"since,omitempty"`
+	// CacheAgeMS is how old the cache is, in milliseconds (store only).
+	CacheAgeMS *int64 `json:"cache_age_ms,omitempty"`
 }
 
 // Limits of the contract.

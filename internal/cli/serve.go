@@ -105,6 +105,7 @@ requests in flight have finished.`,
 	f.Int64Var(&cfg.BodyLimit, "body-limit", cfg.BodyLimit, "request body cap in bytes")
 	f.IntVar(&cfg.MaxInflight, "max-inflight", cfg.MaxInflight, "API requests served at once, each tenant getting a fair share; beyond it 429 Backpressure (0: 16 × GOMAXPROCS, at least 128)")
 	f.IntVar(&cfg.CacheSize, "cache-size", 0, "keys kept unsealed in memory (default 100000)")
+	f.Var((*cacheTTLFlag)(&cfg.VerifyCacheTTL), "verify-cache-ttl", "while the key store is unavailable, verify and public-key reads are answered from the cache for up to SOFT[,HARD] (past SOFT /readyz says so; past HARD, default twice SOFT, they answer 503)")
 	f.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", cfg.ShutdownGrace, "how long in-flight requests may finish at shutdown")
 	f.DurationVar(&cfg.ReadHeaderTimeout, "read-header-timeout", cfg.ReadHeaderTimeout, "HTTP read-header timeout")
 	f.DurationVar(&cfg.ReadTimeout, "read-timeout", cfg.ReadTimeout, "HTTP read timeout")
@@ -283,3 +284,19 @@ func tuneGC(cacheSize int, log *slog.Logger) {
 	debug.SetMemoryLimit(limit)
 	log.Debug("garbage collector tuned", slog.Int("gogc", gcPercent), slog.Int64("memory_limit", limit))
 }
+
+// cacheTTLFlag is --verify-cache-ttl: SOFT or SOFT,HARD (keystore.ParseCacheTTL).
+type cacheTTLFlag keystore.CacheTTL
+
+func (f *cacheTTLFlag) String() string { return keystore.CacheTTL(*f).String() }
+
+func (f *cacheTTLFlag) Set(s string) error {
+	t, err := keystore.ParseCacheTTL(s)
+	if err != nil {
+		return err
+	}
+	*f = cacheTTLFlag(t)
+	return nil
+}
+
+func (f *cacheTTLFlag) Type() string { return "SOFT[,HARD]" }

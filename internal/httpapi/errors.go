@@ -105,6 +105,8 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if code.Retryable() {
 		w.Header().Set("Retry-After", "1")
 	}
+	// Only a successful answer from the cache says how old it is.
+	w.Header().Del(api.CacheAgeHeader)
 	body := api.Error{Err: api.ErrorBody{
 		Code:      code,
 		Message:   msg,

@@ -54,25 +54,39 @@ func newHarnessWith(t testing.TB, now func() time.Time) *harness {
 // newHarnessAudited is newHarnessWith with an audit sink (nil: none).
 func newHarnessAudited(t testing.TB, now func() time.Time, sink Auditor) *harness {
 	t.Helper()
-	ctx := context.Background()
 	st, err := boltstore.Open(filepath.Join(t.TempDir(), "kms.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	kek := make([]byte, seal.KEKSize)
-	rand.Read(kek)
-	sealer, err := seal.NewAESGCM(kek)
-	if err != nil {
-		t.Fatal(err)
+	return newHarnessOn(t, st, nil, nil, keystore.Config{Now: now}, sink)
+}
+
+// newHarnessOn serves the API over st (closed by the caller) and a real
+// loopback listener. sealer and root are the KEK's sealer and the token
+// root key; fresh ones when nil (pass another harness's to make a second
+// node of the same deployment). cfg's Store and Sealer are filled in.
+func newHarnessOn(t testing.TB, st storage.Store, sealer *seal.AESGCM, root []byte, cfg keystore.Config, sink Auditor) *harness {
+	t.Helper()
+	ctx := context.Background()
+	if sealer == nil {
+		kek := make([]byte, seal.KEKSize)
+		rand.Read(kek)
+		var err error
+		if sealer, err = seal.NewAESGCM(kek); err != nil {
+			t.Fatal(err)
+		}
 	}
-	ks, err := keystore.Open(ctx, keystore.Config{Store: st, Sealer: sealer, Now: now})
+	cfg.Store, cfg.Sealer = st, sealer
+	ks, err := keystore.Open(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(ks.Close)
-	root := make([]byte, captoken.RootKeySize)
-	rand.Read(root)
+	if root == nil {
+		root = make([]byte, captoken.RootKeySize)
+		rand.Read(root)
+	}
 	auth, err := captoken.NewAuthority(root, "ron-kms-test")
 	if err != nil {
 		t.Fatal(err)

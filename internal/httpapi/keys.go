@@ -71,11 +71,13 @@ func (s *Server) getKey(c *call) error {
 	if err := authorizeKey(c.grant, captoken.ScopeRead, n); err != nil {
 		return err
 	}
-	k, err := s.ks.Get(c.r.Context(), n.String())
+	k, stale, err := s.ks.GetCached(c.r.Context(), n.String())
 	if err != nil {
 		return err
 	}
-	c.respond(http.StatusOK, keyInfo(k))
+	info := keyInfo(k)
+	info.CacheAgeMS = cacheAge(c, stale)
+	c.respond(http.StatusOK, info)
 	return nil
 }
 

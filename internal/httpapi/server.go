@@ -93,6 +93,7 @@ func New(ks *keystore.Keystore, auth *captoken.Authority, m *metrics.Metrics, lo
 		opts.MaxInflight = DefaultMaxInflight()
 	}
 	auth.SetRevocations(ks)
+	m.SetVerifyCacheAge(func() float64 { return float64(ks.CacheAge().Milliseconds()) })
 	s := &Server{ks: ks, auth: auth, metrics: m, log: log, opts: opts, floor: floor, mux: http.NewServeMux(),
 		limiter: newLimiter(opts.MaxInflight, maxQueueWait, opts.MaxInflight)}
 	if opts.Audit != nil {
@@ -131,6 +132,7 @@ func (s *Server) routes() {
 	s.handle("GET /v1/kms/audit/key", "audit_key", captoken.ScopeRead, s.auditKey)
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
+	s.mux.HandleFunc("GET /livez", s.livez)
 	s.mux.HandleFunc("GET /version", s.version)
 	s.mux.Handle("GET /metrics", s.metrics.Handler())
 }
@@ -252,7 +254,7 @@ const apiBase = "/v1/kms"
 func noRoute(r *http.Request, why string) error {
 	return &httpError{code: api.CodeNotFound,
 		msg:  fmt.Sprintf("no route %s %s: %s", truncate(r.Method), truncate(r.URL.EscapedPath()), why),
-		hint: "check the method and path against SPEC §4: the API is under " + apiBase + ", and /healthz, /readyz, /metrics and /version at the root"}
+		hint: "check the method and path against SPEC §4: the API is under " + apiBase + ", and /healthz, /livez, /readyz, /metrics and /version at the root"}
 }
 
 // maxCorrID bounds an X-Corr-Id the server echoes.

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"errors"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/ron-kms/ron-kms/api"
@@ -43,7 +44,7 @@ func (s *Server) verify(c *call) error {
 	if !ok {
 		c.fact.result = resultInvalid
 	}
-	c.respond(http.StatusOK, api.VerifyResponse{OK: ok, Details: details})
+	c.respond(http.StatusOK, api.VerifyResponse{OK: ok, Details: details, CacheAgeMS: cacheAge(c, res.Staleness)})
 	return nil
 }
 
@@ -120,7 +121,8 @@ func (s *Server) verifyBatch(c *call) error {
 		algs = append(algs, alg)
 	}
 	start := time.Now()
-	errs := s.ks.VerifyBatch(c.r.Context(), items)
+	errs, stale := s.ks.VerifyBatch(c.r.Context(), items)
+	resp.CacheAgeMS = cacheAge(c, stale)
 	var counted tally
 	for j, err := range errs {
 		slot := &resp.Results[slots[j]]
@@ -146,6 +148,19 @@ func (s *Server) verifyBatch(c *call) error {
 	c.items = facts
 	c.respond(http.StatusOK, resp)
 	return nil
+}
+
+// cacheAge marks an answer served from the cache while the store was
+// unavailable (SPEC §10): it sets the X-KMS-Cache-Age header and returns the
+// body's cache_age_ms, both in milliseconds; for a current answer it does
+// nothing and returns nil.
+func cacheAge(c *call, st keystore.Staleness) *int64 {
+	if !st.Stale {
+		return nil
+	}
+	ms := st.Age.Milliseconds()
+	c.w.Header().Set(api.CacheAgeHeader, strconv.FormatInt(ms, 10))
+	return &ms
 }
 
 // verifyMode applies the server's floor (SPEC §3.1): a request may ask for a

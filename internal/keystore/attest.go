@@ -135,8 +135,13 @@ type Attestation struct {
 //
 // A key without a public key (aes-256-gcm) or without a private key (a
 // verify-only key) has nothing to attest: ErrUnsupported. An unknown key or
-// version is ErrNotFound.
+// version is ErrNotFound. While the store is unavailable it fails at once
+// with ErrUnavailable: a statement is a claim about the key as stored, and
+// the cache may be behind.
 func (ks *Keystore) Attest(ctx context.Context, ref Ref, server string) (Attestation, error) {
+	if err := ks.requireHealthy("attest a key"); err != nil {
+		return Attestation{}, err
+	}
 	e, err := ks.entry(ctx, ref.Name)
 	if err != nil {
 		return Attestation{}, err

@@ -34,7 +34,7 @@ func TestBatches(t *testing.T) {
 		}
 		vitems = append(vitems, VerifyItem{Ref: Ref{Name: sitems[i].Ref.Name, Version: r.Signature.Version}, Message: sitems[i].Message, Parts: r.Signature.Parts})
 	}
-	if errs := ks.VerifyBatch(ctx, vitems); fmt.Sprint(errs) != fmt.Sprint(make([]error, len(vitems))) {
+	if errs, _ := ks.VerifyBatch(ctx, vitems); fmt.Sprint(errs) != fmt.Sprint(make([]error, len(vitems))) {
 		t.Fatalf("valid batch: %v", errs)
 	}
 	// Corrupt item 2's message, point item 5 at an unknown key, give item 7
@@ -42,7 +42,7 @@ func TestBatches(t *testing.T) {
 	vitems[2].Message = []byte("tampered")
 	vitems[5].Ref.Name = "acme/billing/ed25519/0190b8a4-4f7c-7b7e-8a1d-1234567890ab"
 	vitems[7].Parts = vitems[6].Parts
-	errs := ks.VerifyBatch(ctx, vitems)
+	errs, _ := ks.VerifyBatch(ctx, vitems)
 	for i, err := range errs {
 		switch i {
 		case 2, 7:

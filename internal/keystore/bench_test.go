@@ -79,7 +79,8 @@ func BenchmarkKeystoreVerifyBatch64(b *testing.B) {
 	f := newBatchFixture(b, ks)
 	ks.VerifyBatch(ctx, f.items) // parse and cache the public keys
 	for b.Loop() {
-		for i, err := range ks.VerifyBatch(ctx, f.items) {
+		errs, _ := ks.VerifyBatch(ctx, f.items)
+		for i, err := range errs {
 			if err != nil {
 				b.Fatalf("item %d: %v", i, err)
 			}
@@ -154,7 +155,8 @@ func BenchmarkPairedVerifyBatch64(b *testing.B) {
 	f := newBatchFixture(b, ks)
 	ks.VerifyBatch(ctx, f.items)
 	ours := func() {
-		for i, err := range ks.VerifyBatch(ctx, f.items) {
+		errs, _ := ks.VerifyBatch(ctx, f.items)
+		for i, err := range errs {
 			if err != nil {
 				b.Fatalf("item %d: %v", i, err)
 			}

@@ -21,17 +21,37 @@ type entry struct {
 	pubs  []atomic.Pointer[pubHolder]  // index = version-1
 	privs []atomic.Pointer[privHolder] // index = version-1
 	fill  sync.Mutex                   // serialises unsealing
+	// fetched is when key was last known current from a store read, a
+	// write or the change feed (UnixNano of the health clock), for the
+	// age of a stale answer (health.go).
+	fetched atomic.Int64
 }
 
 type pubHolder struct{ pub any }
 
 type privHolder struct{ priv secretKey }
 
-func newEntry(k *Key) *entry {
-	return &entry{
+func newEntry(k *Key, at time.Time) *entry {
+	e := &entry{
 		key:   k,
 		pubs:  make([]atomic.Pointer[pubHolder], len(k.Versions)),
 		privs: make([]atomic.Pointer[privHolder], len(k.Versions)),
+	}
+	e.fetched.Store(at.UnixNano())
+	return e
+}
+
+// fetchedAt is when the entry was last known current.
+func (e *entry) fetchedAt() time.Time { return time.Unix(0, e.fetched.Load()) }
+
+// seen records that the entry was known current at t.
+func (e *entry) seen(t time.Time) {
+	n := t.UnixNano()
+	for {
+		old := e.fetched.Load()
+		if old >= n || e.fetched.CompareAndSwap(old, n) {
+			return
+		}
 	}
 }
 
@@ -43,9 +63,12 @@ type cache struct {
 	mu  sync.RWMutex
 	m   map[string]*entry
 	max int
+	now func() time.Time // the health clock, for entry.fetched
 }
 
-func newCache(max int) *cache { return &cache{m: make(map[string]*entry), max: max} }
+func newCache(max int, now func() time.Time) *cache {
+	return &cache{m: make(map[string]*entry), max: max, now: now}
+}
 
 func (c *cache) get(name string) *entry {
 	c.mu.RLock()
@@ -57,8 +80,12 @@ func (c *cache) get(name string) *entry {
 // put installs k (and optionally the unsealed key of its current version)
 // unless the cache already holds a newer revision. It returns the entry that
 // is current afterwards.
+//
+// k must have just been read from the store or written to it (or come from
+// the change feed): the entry is marked current as of now.
 func (c *cache) put(k *Key, priv secretKey) *entry {
-	e := newEntry(k)
+	at := c.now()
+	e := newEntry(k, at)
 	if priv != nil {
 		e.privs[k.Current-1].Store(&privHolder{priv: priv})
 	}
@@ -72,6 +99,7 @@ func (c *cache) put(k *Key, priv secretKey) *entry {
 			if priv != nil && old.privs[k.Current-1].Load() == nil {
 				old.privs[k.Current-1].Store(&privHolder{priv: priv})
 			}
+			old.seen(at)
 			return old
 		}
 	} else if len(c.m) >= c.max {
@@ -92,22 +120,60 @@ func (c *cache) remove(name string, rev int64) {
 	c.mu.Unlock()
 }
 
-func (c *cache) reset() {
-	c.mu.Lock()
-	c.m = make(map[string]*entry)
-	c.mu.Unlock()
+// names lists the cached key names.
+func (c *cache) names() []string {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	out := make([]string, 0, len(c.m))
+	for n := range c.m {
+		out = append(out, n)
+	}
+	return out
 }
 
-// entry returns the cached state of a key, loading it on a miss.
+// entry returns the cached state of a key, loading it on a miss. The cache
+// is trusted as it is: callers that may be called while the keystore is not
+// healthy check requireHealthy first, or use readEntry.
 func (ks *Keystore) entry(ctx context.Context, name string) (*entry, error) {
 	if e := ks.cache.get(name); e != nil {
 		return e, nil
 	}
+	return ks.loadEntry(ctx, name)
+}
+
+// loadEntry reads a key from the store into the cache.
+func (ks *Keystore) loadEntry(ctx context.Context, name string) (*entry, error) {
 	k, err := ks.fetch(ctx, name)
 	if err != nil {
 		return nil, err
 	}
 	return ks.cache.put(k, nil), nil
+}
+
+// readEntry is entry for the reads that stay open while the store is
+// unavailable (verify, public keys): while healthy it is entry and the
+// answer is current; otherwise the cached entry is served with its age
+// (cachedEntry), until the hard TTL.
+func (ks *Keystore) readEntry(ctx context.Context, name string) (*entry, Staleness, error) {
+	if ks.health.ok() {
+		e, err := ks.entry(ctx, name)
+		if err == nil || !errors.Is(err, ErrUnavailable) {
+			return e, Staleness{}, err
+		}
+		// The store failed on a miss just now (and observe made the
+		// keystore unhealthy): fall through to the cache.
+	}
+	h := ks.health.snapshot()
+	if h.Healthy {
+		return ks.entryOrErr(ctx, name)
+	}
+	return ks.cachedEntry(ctx, name, h)
+}
+
+// entryOrErr is entry with a zero Staleness.
+func (ks *Keystore) entryOrErr(ctx context.Context, name string) (*entry, Staleness, error) {
+	e, err := ks.entry(ctx, name)
+	return e, Staleness{}, err
 }
 
 // publicKey returns the parsed public key of version n (a sig.PublicKey or
@@ -176,46 +242,144 @@ func (ks *Keystore) unseal(ctx context.Context, k *Key, n uint32) (secretKey, er
 }
 
 // follow applies the store's change feed to the cache, so that writes by
-// other nodes (or other processes) are seen. If the feed breaks, the cache
-// is emptied and the feed re-opened.
+// other nodes (or other processes) are seen. When the feed ends (the store
+// closed it, became unreachable, or this node fell behind), the cache is
+// kept, and the keystore is unhealthy from then on (health.go): follow
+// subscribes again, retrying with a growing pause while the store does not
+// answer, re-reads every cached key, and only then marks the cache fresh.
+// Between the new subscription and the re-read nothing can be missed: the
+// feed holds every change after it was opened, and an entry is only ever
+// replaced by a newer revision.
 func (ks *Keystore) follow(ctx context.Context, ch <-chan storage.Event) {
 	defer close(ks.done)
+	end := func() {} // ends the current feed (the first one ends with ctx)
 	for {
 		for ev := range ch {
-			name := strings.TrimPrefix(ev.Key, "k/")
-			if ev.Deleted {
-				ks.cache.remove(name, ev.Revision)
-				continue
-			}
-			k, err := decodeKey(ev.Value, ev.Revision)
-			if err != nil {
-				ks.cache.remove(name, ev.Revision)
-				continue
-			}
-			// Refresh only keys already cached; others load on demand.
-			if ks.cache.get(name) != nil {
-				ks.cache.put(k, nil)
-			}
+			ks.applyEvent(ev)
 		}
-		// The feed ended: either we are stopping, or we fell behind. Forget
-		// everything and subscribe again, retrying while the store is
-		// unreachable; entries cached before the new subscription took hold
-		// may have missed a change, so they are dropped once more after it.
-		ks.cache.reset()
-		for {
-			if ctx.Err() != nil {
-				return
-			}
-			var err error
-			if ch, err = ks.store.Watch(ctx, "k/"); err == nil {
-				break
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(time.Second):
-			}
+		end()
+		if ctx.Err() != nil {
+			return
 		}
-		ks.cache.reset()
+		ks.health.feed(false, time.Time{})
+		if ch, end = ks.resubscribe(ctx); ch == nil {
+			return
+		}
 	}
 }
+
+// applyEvent applies one change of "k/" to the cache.
+func (ks *Keystore) applyEvent(ev storage.Event) {
+	name := strings.TrimPrefix(ev.Key, "k/")
+	if ev.Deleted {
+		ks.cache.remove(name, ev.Revision)
+		return
+	}
+	k, err := decodeKey(ev.Value, ev.Revision)
+	if err != nil {
+		ks.cache.remove(name, ev.Revision)
+		return
+	}
+	// Refresh only keys already cached; others load on demand.
+	if ks.cache.get(name) != nil {
+		ks.cache.put(k, nil)
+	}
+}
+
+// Pauses between attempts to subscribe again.
+const (
+	resubscribeFirst = 100 * time.Millisecond
+	resubscribeMax   = time.Second
+)
+
+// resubscribe opens a new feed of "k/", re-reads the cache, and marks the
+// keystore's feed up again. It returns the feed and the function that ends
+// it, or a nil feed when ctx ended first.
+func (ks *Keystore) resubscribe(ctx context.Context) (<-chan storage.Event, context.CancelFunc) {
+	pauseFor := resubscribeFirst
+	for {
+		wctx, cancel := context.WithCancel(ctx)
+		start := ks.health.now()
+		ch, err := ks.store.Watch(wctx, "k/")
+		if err == nil {
+			if err = ks.resync(ctx); err == nil {
+				ks.health.feed(true, start)
+				return ch, cancel
+			}
+		}
+		cancel() // a feed whose re-read failed is opened anew
+		if !pause(ctx, pauseFor) {
+			return nil, func() {}
+		}
+		pauseFor = min(2*pauseFor, resubscribeMax)
+	}
+}
+
+// resyncGetMax is the most cached keys resync re-reads one by one; with more
+// it lists "k/".
+const resyncGetMax = 128
+
+// resync re-reads every cached key from the store, after a new feed was
+// opened: an entry that changed while no feed was open is replaced, one
+// deleted is dropped, and every one is marked current.
+func (ks *Keystore) resync(ctx context.Context) error {
+	names := ks.cache.names()
+	if len(names) == 0 {
+		return nil
+	}
+	// A key deleted before this revision and still cached is dropped; one
+	// written after it (by this node, meanwhile) is kept.
+	rev, err := ks.store.Revision(ctx)
+	if err != nil {
+		return err
+	}
+	if len(names) <= resyncGetMax {
+		for _, name := range names {
+			_, err := ks.loadEntry(ctx, name)
+			switch {
+			case errors.Is(err, ErrNotFound):
+				ks.cache.remove(name, rev+1)
+			case err != nil:
+				return err
+			}
+		}
+		return nil
+	}
+	cached := make(map[string]bool, len(names))
+	for _, n := range names {
+		cached[n] = false
+	}
+	after := ""
+	for {
+		items, err := ks.store.List(ctx, "k/", after, resyncPage)
+		if err != nil {
+			return storeErr(err)
+		}
+		for _, it := range items {
+			name := strings.TrimPrefix(it.Key, "k/")
+			if _, ok := cached[name]; !ok {
+				continue
+			}
+			cached[name] = true
+			k, err := decodeKey(it.Value, it.Revision)
+			if err != nil {
+				ks.cache.remove(name, it.Revision+1)
+				continue
+			}
+			ks.cache.put(k, nil)
+		}
+		if len(items) < resyncPage {
+			break
+		}
+		after = items[len(items)-1].Key
+	}
+	for name, seen := range cached {
+		if !seen {
+			ks.cache.remove(name, rev+1)
+		}
+	}
+	return nil
+}
+
+// resyncPage is how many keys one List of resync reads.
+const resyncPage = 512

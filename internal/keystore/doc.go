@@ -15,5 +15,11 @@
 //	meta/<name>                              server secrets (sealed) and the KEK check
 //	sched/<due>/<kind>/<name>[/<v>]          the scheduler's due-index (scheduler.go)
 //
+// The cache is kept coherent by the store's change feed of "k/"; whether
+// it is current is the keystore's health (health.go): while the store is
+// unavailable, writes and private-key operations fail closed and verify and
+// public-key reads are answered from the cache, with their age, until a
+// hard TTL.
+//
 // Every method of *Keystore is safe for concurrent use.
 package keystore

@@ -50,31 +50,40 @@ func (ks *Keystore) takeEncryption(ctx context.Context, kid string) error {
 		ct.used++
 		return nil
 	}
-	// Reserve the next block after whatever every node has reserved so far.
-	it, err := ks.store.Get(ctx, counterPath(kid))
-	var stored uint64
-	expect := storage.MustNotExist
-	switch {
-	case err == nil:
-		if len(it.Value) != 8 {
-			return fmt.Errorf("keystore: corrupt encryption counter for %s", kid)
+	// Reserve the next block after whatever every node has reserved so
+	// far; a node that reserved meanwhile makes us re-read and go after it.
+	for attempt := 1; ; attempt++ {
+		it, err := ks.store.Get(ctx, counterPath(kid))
+		var stored uint64
+		expect := storage.MustNotExist
+		switch {
+		case err == nil:
+			if len(it.Value) != 8 {
+				return fmt.Errorf("keystore: corrupt encryption counter for %s", kid)
+			}
+			stored, expect = binary.BigEndian.Uint64(it.Value), it.Revision
+		case !errors.Is(err, storage.ErrNotFound):
+			return storeErr(err)
 		}
-		stored, expect = binary.BigEndian.Uint64(it.Value), it.Revision
-	case !errors.Is(err, storage.ErrNotFound):
-		return storeErr(err)
-	}
-	if stored >= c.limit {
-		return fmt.Errorf("%w: %s has made %d encryptions; rotate the key and encrypt with the new version", ErrExhausted, kid, c.limit)
-	}
-	next := min(stored+c.block, c.limit)
-	if _, err := ks.store.Apply(ctx, storage.Mutation{Key: counterPath(kid), Value: binary.BigEndian.AppendUint64(nil, next), Expect: expect}); err != nil {
-		if errors.Is(err, storage.ErrConflict) {
-			return fmt.Errorf("%w: encryption counter of %s moved concurrently; retry", ErrConflict, kid)
+		if stored >= c.limit {
+			return fmt.Errorf("%w: %s has made %d encryptions; rotate the key and encrypt with the new version", ErrExhausted, kid, c.limit)
 		}
-		return storeErr(err)
+		next := min(stored+c.block, c.limit)
+		_, err = ks.store.Apply(ctx, storage.Mutation{Key: counterPath(kid), Value: binary.BigEndian.AppendUint64(nil, next), Expect: expect})
+		if err == nil {
+			ct.used, ct.reserved = stored+1, next
+			return nil
+		}
+		if !errors.Is(err, storage.ErrConflict) {
+			return storeErr(err)
+		}
+		if attempt == maxCASAttempts {
+			return fmt.Errorf("%w: encryption counter of %s moved concurrently %d times in a row; retry", ErrConflict, kid, maxCASAttempts)
+		}
+		if !casBackoff(ctx, attempt+1) {
+			return ctx.Err()
+		}
 	}
-	ct.used, ct.reserved = stored+1, next
-	return nil
 }
 
 // Encrypted is the result of Encrypt.
@@ -85,8 +94,12 @@ type Encrypted struct {
 
 // Encrypt encrypts plaintext with the current version of an aes-256-gcm key
 // (random 96-bit nonce); aad is authenticated. The ciphertext names the key
-// version. Each version encrypts at most 2^32 times (ErrExhausted).
+// version. Each version encrypts at most 2^32 times (ErrExhausted). While
+// the store is unavailable it fails at once with ErrUnavailable.
 func (ks *Keystore) Encrypt(ctx context.Context, ref Ref, plaintext, aad []byte) (Encrypted, error) {
+	if err := ks.requireHealthy("encrypt"); err != nil {
+		return Encrypted{}, err
+	}
 	e, err := ks.entry(ctx, ref.Name)
 	if err != nil {
 		return Encrypted{}, err
@@ -123,8 +136,12 @@ type Decrypted struct {
 // Decrypt opens a ciphertext made by Encrypt with the version it names. A
 // malformed or tampered ciphertext, or a wrong aad, is ErrInvalidArgument.
 // A version that is not enabled, or is below the key's min_verify_version,
-// is ErrVersionUnusable.
+// is ErrVersionUnusable. While the store is unavailable it fails at once
+// with ErrUnavailable.
 func (ks *Keystore) Decrypt(ctx context.Context, ciphertext, aad []byte) (Decrypted, error) {
+	if err := ks.requireHealthy("decrypt"); err != nil {
+		return Decrypted{}, err
+	}
 	c, err := symm.Parse(ciphertext)
 	if err != nil {
 		return Decrypted{}, fmt.Errorf("%w: not a ron-kms ciphertext: %v", ErrInvalidArgument, err)

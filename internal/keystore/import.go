@@ -116,7 +116,12 @@ func (ks *Keystore) importPrivateKey(ctx context.Context) (wrap.PrivateKey, erro
 // not open or has the wrong length is ErrInvalidArgument. The opened seed is cleared after it is
 // sealed at rest (best effort). An imported private key behaves like a
 // created one afterwards; its rotations make generated versions.
+//
+// While the store is unavailable it fails at once with ErrUnavailable.
 func (ks *Keystore) Import(ctx context.Context, p ImportParams) (*Key, error) {
+	if err := ks.requireHealthy("import a key"); err != nil {
+		return nil, err
+	}
 	if err := checkSegment("tenant", p.Tenant); err != nil {
 		return nil, err
 	}

@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
+	mathrand "math/rand/v2"
 	"strings"
 	"time"
 
@@ -27,6 +29,22 @@ type Config struct {
 	// CacheSize bounds the number of keys whose metadata, parsed public keys
 	// and unsealed signing key are kept in memory. DefaultCacheSize when 0.
 	CacheSize int
+	// VerifyCacheTTL bounds how long verify and public-key reads are
+	// answered from the cache while the store is unavailable (health.go);
+	// DefaultCacheTTL when zero. It must pass CacheTTL.Check.
+	VerifyCacheTTL CacheTTL
+	// ProbeInterval is how often the store is probed (DefaultProbeInterval
+	// when 0), and ProbeTimeout bounds one probe (DefaultProbeTimeout when
+	// 0).
+	ProbeInterval, ProbeTimeout time.Duration
+	// Log receives the changes of the store's health (warn when it becomes
+	// unavailable, info when it is back, warn once when an outage passes
+	// the soft TTL); nothing when nil. No key or secret is ever logged.
+	Log *slog.Logger
+
+	// clock is the health clock (cache ages, TTLs); time.Now when nil. Set
+	// by this package's tests.
+	clock func() time.Time
 }
 
 // DefaultCacheSize is the default bound of the key cache.
@@ -34,34 +52,58 @@ const DefaultCacheSize = 100_000
 
 // Keystore is the key custody core. Safe for concurrent use.
 type Keystore struct {
-	store    storage.Store
-	sealer   seal.Sealer
-	now      func() time.Time
-	cache    *cache
-	counters counters
-	revoked  *revocations // revoked token ids (revoke.go)
-	stop     context.CancelFunc
-	done     chan struct{}
+	store     storage.Store // raw, seen through observedStore (health.go)
+	raw       storage.Store // as configured: for the probe and capabilities
+	sealer    seal.Sealer
+	now       func() time.Time
+	cache     *cache
+	health    *health
+	counters  counters
+	revoked   *revocations // revoked token ids (revoke.go)
+	stop      context.CancelFunc
+	done      chan struct{} // closed when follow returns
+	probeDone chan struct{} // closed when probe returns
 }
 
 // Open checks that the sealer's key-encryption key matches the store (a
 // store is bound to its KEK on first open), reads the token revocation list,
-// and starts following the store's change feed so that the cache and the
-// revocation list stay coherent with other writers.
+// starts following the store's change feed so that the cache and the
+// revocation list stay coherent with other writers, and starts probing the
+// store's health (health.go).
 // ErrWrongKEK means the KEK does not open this store's records.
 func Open(ctx context.Context, cfg Config) (*Keystore, error) {
 	if cfg.Store == nil || cfg.Sealer == nil {
 		return nil, errors.New("keystore: Config needs a Store and a Sealer")
 	}
-	ks := &Keystore{store: cfg.Store, sealer: cfg.Sealer, now: cfg.Now}
+	if cfg.VerifyCacheTTL == (CacheTTL{}) {
+		cfg.VerifyCacheTTL = DefaultCacheTTL
+	}
+	if err := cfg.VerifyCacheTTL.Check(); err != nil {
+		return nil, err
+	}
+	if cfg.ProbeInterval <= 0 {
+		cfg.ProbeInterval = DefaultProbeInterval
+	}
+	if cfg.ProbeTimeout <= 0 {
+		cfg.ProbeTimeout = DefaultProbeTimeout
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.clock == nil {
+		cfg.clock = time.Now
+	}
+	ks := &Keystore{raw: cfg.Store, sealer: cfg.Sealer, now: cfg.Now}
 	if ks.now == nil {
 		ks.now = time.Now
 	}
+	ks.health = newHealth(cfg.clock, cfg.Log, cfg.VerifyCacheTTL)
+	ks.store = observedStore{Store: cfg.Store, h: ks.health}
 	size := cfg.CacheSize
 	if size <= 0 {
 		size = DefaultCacheSize
 	}
-	ks.cache = newCache(size)
+	ks.cache = newCache(size, cfg.clock)
 	ks.counters = counters{m: make(map[string]*counter), block: counterBlock, limit: symm.MaxEncryptions}
 	if err := ks.checkKEK(ctx); err != nil {
 		return nil, err
@@ -78,15 +120,18 @@ func Open(ctx context.Context, cfg Config) (*Keystore, error) {
 		cancel()
 		return nil, err
 	}
-	ks.stop, ks.done = cancel, make(chan struct{})
+	ks.stop, ks.done, ks.probeDone = cancel, make(chan struct{}), make(chan struct{})
 	go ks.follow(wctx, feed)
+	go ks.probe(wctx, cfg.ProbeInterval, cfg.ProbeTimeout)
 	return ks, nil
 }
 
-// Close stops following the change feed. It does not close the Store.
+// Close stops following the change feed and probing the store. It does not
+// close the Store.
 func (ks *Keystore) Close() {
 	ks.stop()
 	<-ks.done
+	<-ks.probeDone
 	<-ks.revoked.done
 }
 
@@ -110,8 +155,12 @@ func (p CreateParams) digest() string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// Create makes a new key with version 1 from a fresh random seed.
+// Create makes a new key with version 1 from a fresh random seed. While the
+// store is unavailable it fails at once with ErrUnavailable.
 func (ks *Keystore) Create(ctx context.Context, p CreateParams) (*Key, error) {
+	if err := ks.requireHealthy("create a key"); err != nil {
+		return nil, err
+	}
 	if err := checkSegment("tenant", p.Tenant); err != nil {
 		return nil, err
 	}
@@ -188,35 +237,75 @@ type RotateResult struct {
 	KID, Previous string
 }
 
+// maxCASAttempts bounds how often a compare-and-swap write (rotate, a state
+// or configuration change, an encryption counter) is re-read and tried
+// again when the record changed underneath it: another node's write won
+// the race, and the operation is simply redone on top of it.
+const maxCASAttempts = 16
+
+// casBackoff waits before attempt (2, 3, ...) of a compare-and-swap that
+// lost a race: a random pause of up to attempt-1 milliseconds (at most
+// 120 ms over all attempts), so that writers racing for one key spread out
+// instead of colliding again in lockstep. It reports false when ctx ended.
+func casBackoff(ctx context.Context, attempt int) bool {
+	return pause(ctx, time.Duration(mathrand.Int64N(int64(attempt-1)*int64(time.Millisecond)+1)))
+}
+
 // Rotate adds a new version from a fresh seed and makes it current. Earlier
-// versions keep verifying. A concurrent rotation of the same key makes one
-// of the two fail with ErrConflict; with OpID set, a replay returns the first
-// result.
+// versions keep verifying. It is linearizable: a rotation that loses a race
+// with another (on this node or any other on the same store) re-reads the
+// key and adds the next version on top, with fresh key material each time
+// (the unused one is destroyed), so concurrent rotations produce
+// consecutive versions, never two of the same number and none lost. Only a
+// key that keeps changing for maxCASAttempts attempts gives ErrConflict.
+// With OpID set, the same OpID for the same key answers the first result,
+// whichever node ran it (the op record is written in the same atomic write
+// as the version), and for another key ErrConflict. While the store is
+// unavailable it fails at once with ErrUnavailable.
 func (ks *Keystore) Rotate(ctx context.Context, name, opID string) (RotateResult, error) {
-	k, err := ks.fetch(ctx, name)
-	if err != nil {
-		return RotateResult{}, err
-	}
-	if err := refuseVerifyOnly(k, "rotate"); err != nil {
+	if err := ks.requireHealthy("rotate"); err != nil {
 		return RotateResult{}, err
 	}
 	sum := sha256.Sum256([]byte("rotate\x00" + name))
 	digest := hex.EncodeToString(sum[:])
-	var res RotateResult
+	for attempt := 1; ; attempt++ {
+		res, done, err := ks.rotateOnce(ctx, name, opID, digest)
+		if done || err != nil {
+			return res, err
+		}
+		if attempt == maxCASAttempts {
+			return RotateResult{}, fmt.Errorf("%w: %s was rotated concurrently %d times in a row; retry", ErrConflict, name, maxCASAttempts)
+		}
+		if !casBackoff(ctx, attempt+1) {
+			return RotateResult{}, ctx.Err()
+		}
+	}
+}
+
+// rotateOnce is one attempt of Rotate: done is false when the key changed
+// underneath it (nothing was written; try again).
+func (ks *Keystore) rotateOnce(ctx context.Context, name, opID, digest string) (res RotateResult, done bool, err error) {
+	k, err := ks.fetch(ctx, name)
+	if err != nil {
+		return RotateResult{}, false, err
+	}
+	if err := refuseVerifyOnly(k, "rotate"); err != nil {
+		return RotateResult{}, false, err
+	}
 	if opID != "" {
 		if ok, err := ks.replay(ctx, k.Tenant, opID, digest, &res); ok || err != nil {
-			return res, err
+			return res, true, err
 		}
 	}
 	sc, err := schemeFor(k.Alg)
 	if err != nil {
-		return RotateResult{}, err
+		return RotateResult{}, false, err
 	}
 	n := uint32(len(k.Versions)) + 1
 	now := ks.now().UTC().Truncate(time.Second)
 	v, sealed, priv, err := ks.newVersion(sc, k.Name, n, now)
 	if err != nil {
-		return RotateResult{}, err
+		return RotateResult{}, false, err
 	}
 	prev := k.Current
 	nk := k.clone()
@@ -234,28 +323,51 @@ func (ks *Keystore) Rotate(ctx context.Context, name, opID string) (RotateResult
 	if err != nil {
 		priv.destroy()
 		if !errors.Is(err, storage.ErrConflict) {
-			return RotateResult{}, storeErr(err)
+			return RotateResult{}, false, storeErr(err)
 		}
 		if opID != "" {
+			// The same op_id may have won on another node.
 			var won RotateResult
 			if ok, err := ks.replay(ctx, k.Tenant, opID, digest, &won); ok || err != nil {
-				return won, err
+				return won, true, err
 			}
 		}
-		return RotateResult{}, fmt.Errorf("%w: %s was rotated concurrently; retry", ErrConflict, name)
+		return RotateResult{}, false, nil
 	}
 	nk.revision = rev
 	ks.cache.put(nk, priv)
-	return res, nil
+	return res, true, nil
 }
 
-// Get returns the key's metadata.
+// Get returns the key's metadata. While the store answers it is
+// linearizable: it reads the store (and refreshes the cache with what it
+// read), so it sees every write acknowledged before it was called, on any
+// node. While the store is unavailable it answers from the cache, as
+// GetCached says.
 func (ks *Keystore) Get(ctx context.Context, name string) (*Key, error) {
-	e, err := ks.entry(ctx, name)
-	if err != nil {
-		return nil, err
+	k, _, err := ks.GetCached(ctx, name)
+	return k, err
+}
+
+// GetCached is Get, and says whether the answer came from the cache while
+// the store was unavailable, and how old it is. A stale answer is given
+// until the entry passes the verify cache's hard TTL; after that, or for a
+// key not in the cache, the answer is ErrUnavailable.
+func (ks *Keystore) GetCached(ctx context.Context, name string) (*Key, Staleness, error) {
+	if ks.health.ok() || ks.health.storeAnswers() {
+		e, err := ks.loadEntry(ctx, name)
+		if err == nil || !errors.Is(err, ErrUnavailable) {
+			if err != nil {
+				return nil, Staleness{}, err
+			}
+			return e.key, Staleness{}, nil
+		}
 	}
-	return e.key, nil
+	e, st, err := ks.readEntry(ctx, name)
+	if err != nil {
+		return nil, Staleness{}, err
+	}
+	return e.key, st, nil
 }
 
 // ListParams select a page of keys.
@@ -273,7 +385,13 @@ type ListParams struct {
 
 // List returns up to Limit keys in name order after p.After, and the name to
 // pass as After for the next page ("" when this is the last page).
+//
+// It reads the store; while the store is unavailable it fails at once with
+// ErrUnavailable (the cache holds only some keys, so it cannot list).
 func (ks *Keystore) List(ctx context.Context, p ListParams) ([]*Key, string, error) {
+	if err := ks.requireHealthy("list keys"); err != nil {
+		return nil, "", err
+	}
 	if p.Limit <= 0 {
 		return nil, "", fmt.Errorf("%w: list limit must be positive", ErrInvalidArgument)
 	}

@@ -179,32 +179,36 @@ func TestRotateIdempotentAndRace(t *testing.T) {
 		t.Fatalf("op_id reused for another key: %v", err)
 	}
 
-	// Concurrent rotations: each either wins or loses with ErrConflict, and
-	// the versions are exactly 1 + the number of winners.
+	// Concurrent rotations all win: a rotation that loses the race re-reads
+	// and adds the next version, so the versions are exactly 1 + 8, each
+	// number once, and every answer names a distinct version.
 	var wg sync.WaitGroup
 	var mu sync.Mutex
-	wins, conflicts := 0, 0
+	kids := map[string]bool{}
 	for i := 0; i < 8; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, err := ks.Rotate(ctx, other.Name, "")
+		wg.Go(func() {
+			res, err := ks.Rotate(ctx, other.Name, "")
+			if err != nil {
+				t.Errorf("rotate: %v", err)
+				return
+			}
 			mu.Lock()
 			defer mu.Unlock()
-			switch {
-			case err == nil:
-				wins++
-			case errors.Is(err, ErrConflict):
-				conflicts++
-			default:
-				t.Errorf("rotate: %v", err)
+			if kids[res.KID] {
+				t.Errorf("two rotations answered %s", res.KID)
 			}
-		}()
+			kids[res.KID] = true
+		})
 	}
 	wg.Wait()
 	got, _ := ks.Get(ctx, other.Name)
-	if wins == 0 || wins+conflicts != 8 || int(got.Current) != 1+wins || len(got.Versions) != 1+wins {
-		t.Fatalf("wins %d conflicts %d, current %d, versions %d", wins, conflicts, got.Current, len(got.Versions))
+	if len(kids) != 8 || got.Current != 9 || len(got.Versions) != 9 {
+		t.Fatalf("%d distinct answers, current %d, versions %d; want 8, 9, 9", len(kids), got.Current, len(got.Versions))
+	}
+	for i, v := range got.Versions {
+		if v.Number != uint32(i+1) {
+			t.Fatalf("version %d is numbered %d", i+1, v.Number)
+		}
 	}
 }
 

@@ -145,15 +145,18 @@ func usable(k *Key, n uint32, op string) error {
 	return nil
 }
 
-// casRetries is how often an admin change is re-read and retried when the
-// key record changed underneath it (a rotation, another admin change).
-const casRetries = 4
-
 // update re-reads the key and applies change until its compare-and-swap
-// holds. change returns the new key and the other mutations of the same
-// atomic Apply; it may be called several times.
+// holds, at most maxCASAttempts times: a change that lost a race with
+// another write of the key (a rotation, another admin change, on any node)
+// is decided again on the key as it now is, which is safe because change is
+// a function of the key alone. change returns the new key and the other
+// mutations of the same atomic Apply; it may be called several times. While
+// the store is unavailable, update fails at once with ErrUnavailable.
 func (ks *Keystore) update(ctx context.Context, name string, change func(k *Key) (*Key, []storage.Mutation, error)) (*Key, error) {
-	for attempt := 0; ; attempt++ {
+	if err := ks.requireHealthy("change a key"); err != nil {
+		return nil, err
+	}
+	for attempt := 1; ; attempt++ {
 		k, err := ks.fetch(ctx, name)
 		if err != nil {
 			return nil, err
@@ -175,8 +178,11 @@ func (ks *Keystore) update(ctx context.Context, name string, change func(k *Key)
 		if !errors.Is(err, storage.ErrConflict) {
 			return nil, storeErr(err)
 		}
-		if attempt == casRetries {
-			return nil, fmt.Errorf("%w: %s keeps changing concurrently; retry", ErrConflict, name)
+		if attempt == maxCASAttempts {
+			return nil, fmt.Errorf("%w: %s changed concurrently %d times in a row; retry", ErrConflict, name, maxCASAttempts)
+		}
+		if !casBackoff(ctx, attempt+1) {
+			return nil, ctx.Err()
 		}
 	}
 }

@@ -38,8 +38,12 @@ type revocationRecord struct {
 // not checked against any token: one that names no token is recorded too.
 // ErrInvalidArgument means id is not 1 to 128 lower-case hex digits;
 // ErrUnavailable, that the store failed (the outcome is then unknown, and
-// calling again is safe).
+// calling again is safe), and while the store is unavailable that is the
+// answer at once.
 func (ks *Keystore) RevokeToken(ctx context.Context, id string) (already bool, err error) {
+	if err := ks.requireHealthy("revoke a token"); err != nil {
+		return false, err
+	}
 	if !validTokenID(id) {
 		return false, fmt.Errorf("%w: a token id is 1 to %d lower-case hex digits", ErrInvalidArgument, maxTokenIDLen)
 	}

@@ -134,8 +134,12 @@ const tickPage = 256
 // keystore's clock (Config.Now): erasures of versions whose waiting period
 // has passed and automatic rotations. It reads only the due entries. An
 // action that fails is reported and left for the next call; an action
-// another node did first is skipped.
+// another node did first is skipped. While the store is unavailable the
+// tick does nothing and returns ErrUnavailable.
 func (ks *Keystore) RunDue(ctx context.Context) (TickReport, error) {
+	if err := ks.requireHealthy("run the scheduler"); err != nil {
+		return TickReport{}, err
+	}
 	var rep TickReport
 	now := ks.now()
 	after := ""

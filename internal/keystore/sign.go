@@ -67,8 +67,14 @@ type Options struct {
 
 // Sign signs message with the current version of ref.Name. If ref names an
 // explicit version other than the current one, it returns ErrNotCurrent.
-// message is not retained.
+// message is not retained. With the key cached and the store healthy it
+// makes no store call; while the store is unavailable it fails at once with
+// ErrUnavailable (fail closed: the cache might name a version that is no
+// longer current).
 func (ks *Keystore) Sign(ctx context.Context, ref Ref, message []byte, opts Options) (Signature, error) {
+	if err := ks.requireHealthy("sign"); err != nil {
+		return Signature{}, err
+	}
 	e, err := ks.entry(ctx, ref.Name)
 	if err != nil {
 		return Signature{}, err
@@ -150,18 +156,32 @@ func (ks *Keystore) SignBatch(ctx context.Context, items []SignItem) []SignResul
 type VerifyResult struct {
 	Checked       []string
 	SatisfiedMode string
+	// Staleness says whether the key came from the cache while the store
+	// was unavailable, and how old it was (set with every outcome that
+	// looked the key up, including ErrInvalidSignature).
+	Staleness Staleness
 }
 
 // Verify checks parts against version ref.Version of the key (the current
 // version when zero) under opts.Mode. A signature that does not satisfy the
 // mode is ErrInvalidSignature; other errors say why no check could be made.
 // A version that is not enabled, or is below the key's min_verify_version,
-// verifies nothing: ErrVersionUnusable (a *VersionUnusableError).
+// verifies nothing: ErrVersionUnusable (a *VersionUnusableError). While the
+// store is unavailable, Verify answers from the cache (fail open) until the
+// entry passes the hard TTL, and the result's Staleness says how old the
+// entry is; past it, or for a key not cached, ErrUnavailable.
 func (ks *Keystore) Verify(ctx context.Context, ref Ref, message []byte, parts []Part, opts Options) (VerifyResult, error) {
-	pub, k, err := ks.verifier(ctx, ref)
+	pub, k, st, err := ks.verifier(ctx, ref)
 	if err != nil {
-		return VerifyResult{}, err
+		return VerifyResult{Staleness: st}, err
 	}
+	res, err := verifyWith(pub, k, message, parts, opts)
+	res.Staleness = st
+	return res, err
+}
+
+// verifyWith checks parts with the public key pub of k.
+func verifyWith(pub sig.PublicKey, k *Key, message []byte, parts []Part, opts Options) (VerifyResult, error) {
 	mode := opts.Mode
 	if mode == 0 {
 		mode = ModeAnd
@@ -239,29 +259,31 @@ func verifyComposite(cv sig.ComponentVerifier, k *Key, message []byte, parts []P
 	return res, nil
 }
 
-// verifier resolves the public signature key of ref.
-func (ks *Keystore) verifier(ctx context.Context, ref Ref) (sig.PublicKey, *Key, error) {
-	e, err := ks.entry(ctx, ref.Name)
+// verifier resolves the public signature key of ref, from the cache with
+// its staleness while the store is unavailable (readEntry). The staleness
+// is returned with the errors that come after the key was found, too.
+func (ks *Keystore) verifier(ctx context.Context, ref Ref) (sig.PublicKey, *Key, Staleness, error) {
+	e, st, err := ks.readEntry(ctx, ref.Name)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, Staleness{}, err
 	}
 	k := e.key
 	a, _ := alg.Lookup(k.Alg)
 	if err := allows(a, alg.OpVerify, "verify"); err != nil {
-		return nil, nil, err
+		return nil, nil, st, err
 	}
 	n := ref.Version
 	if n == 0 {
 		n = k.Current
 	}
 	if err := usable(k, n, "verify"); err != nil {
-		return nil, nil, err
+		return nil, nil, st, err
 	}
 	pub, err := e.publicKey(n)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, st, err
 	}
-	return pub.(sig.PublicKey), k, nil
+	return pub.(sig.PublicKey), k, st, nil
 }
 
 // VerifyItem is one item of VerifyBatch.
@@ -276,13 +298,17 @@ type VerifyItem struct {
 // valid signature, ErrInvalidSignature for a wrong one, or why it could not be
 // checked. Single-part items without a context are checked together, Ed25519
 // ones with one batch equation whose failure is located by bisection; the
-// others are checked one by one.
-func (ks *Keystore) VerifyBatch(ctx context.Context, items []VerifyItem) []error {
+// others are checked one by one. Like Verify, it answers from the cache
+// while the store is unavailable; the Staleness returned is the oldest of
+// the items' (zero when every key was current).
+func (ks *Keystore) VerifyBatch(ctx context.Context, items []VerifyItem) ([]error, Staleness) {
 	errs := make([]error, len(items))
 	batch := make([]sig.BatchItem, 0, len(items))
 	slot := make([]int, 0, len(items))
+	var stale Staleness
 	for i, it := range items {
-		pub, k, err := ks.verifier(ctx, it.Ref)
+		pub, k, st, err := ks.verifier(ctx, it.Ref)
+		stale = stale.older(st)
 		if err != nil {
 			errs[i] = err
 			continue
@@ -290,14 +316,14 @@ func (ks *Keystore) VerifyBatch(ctx context.Context, items []VerifyItem) []error
 		_, composite := pub.(sig.ComponentVerifier)
 		if composite || len(it.Opts.Context) > 0 || it.Opts.Mode == ModePQOnly || len(it.Parts) != 1 || it.Parts[0].Alg != k.Alg {
 			// The single path applies the mode and argument rules.
-			_, errs[i] = ks.Verify(ctx, it.Ref, it.Message, it.Parts, it.Opts)
+			_, errs[i] = verifyWith(pub, k, it.Message, it.Parts, it.Opts)
 			continue
 		}
 		batch = append(batch, sig.BatchItem{Key: pub, Message: it.Message, Signature: it.Parts[0].Sig})
 		slot = append(slot, i)
 	}
 	if len(batch) == 0 {
-		return errs
+		return errs, stale
 	}
 	_, berrs := sig.VerifyBatch(batch)
 	for j, err := range berrs {
@@ -305,7 +331,7 @@ func (ks *Keystore) VerifyBatch(ctx context.Context, items []VerifyItem) []error
 			errs[slot[j]] = sigErr(err)
 		}
 	}
-	return errs
+	return errs, stale
 }
 
 // sigErr maps the sig package's errors onto the keystore's.

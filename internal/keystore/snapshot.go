@@ -16,7 +16,10 @@ import (
 // error from fn is returned as it is; a store failure wraps ErrUnavailable.
 // Safe for concurrent use with every other method.
 func (ks *Keystore) Snapshot(ctx context.Context, fn func(key string, value []byte) error) (int64, error) {
-	sn, ok := ks.store.(storage.Snapshotter)
+	if err := ks.requireHealthy("take a snapshot"); err != nil {
+		return 0, err
+	}
+	sn, ok := ks.raw.(storage.Snapshotter)
 	if !ok {
 		return 0, fmt.Errorf("%w: this store cannot take a consistent snapshot", ErrUnsupported)
 	}
@@ -34,6 +37,7 @@ func (ks *Keystore) Snapshot(ctx context.Context, fn func(key string, value []by
 	case fnErr != nil && errors.Is(err, fnErr):
 		return 0, fnErr
 	default:
+		ks.health.failed(err)
 		return 0, storeErr(err)
 	}
 }

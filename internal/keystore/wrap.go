@@ -19,8 +19,13 @@ type Wrapped struct {
 // Wrap seals plaintext (a data key) to the current version of a KEM key with
 // HPKE; aad is bound as AEAD associated data. Only the current version wraps
 // (an explicit older version is ErrNotCurrent). Wrapping needs only the
-// public key: no private material is unsealed.
+// public key: no private material is unsealed. While the store is
+// unavailable it fails at once with ErrUnavailable (fail closed: the cache
+// might name a version that is no longer current).
 func (ks *Keystore) Wrap(ctx context.Context, ref Ref, plaintext, aad []byte) (Wrapped, error) {
+	if err := ks.requireHealthy("wrap"); err != nil {
+		return Wrapped{}, err
+	}
 	e, err := ks.entry(ctx, ref.Name)
 	if err != nil {
 		return Wrapped{}, err
@@ -56,8 +61,13 @@ type Unwrapped struct {
 // key's min_verify_version unwraps, after any number of rotations (others
 // are ErrVersionUnusable, see lifecycle.go). A malformed envelope
 // is ErrInvalidArgument; one that does not open (tampered, wrong aad, made
-// for another key) is ErrInvalidArgument too, never wrong plaintext.
+// for another key) is ErrInvalidArgument too, never wrong plaintext. While
+// the store is unavailable it fails at once with ErrUnavailable (fail
+// closed: the version may have been disabled since the cache was current).
 func (ks *Keystore) Unwrap(ctx context.Context, envelope, aad []byte) (Unwrapped, error) {
+	if err := ks.requireHealthy("unwrap"); err != nil {
+		return Unwrapped{}, err
+	}
 	env, err := wrap.Parse(envelope)
 	if err != nil {
 		return Unwrapped{}, fmt.Errorf("%w: not a ron-kms envelope: %v", ErrInvalidArgument, err)

@@ -4,7 +4,9 @@
 package metrics
 
 import (
+	"math"
 	"net/http"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -27,6 +29,9 @@ type Metrics struct {
 	Inflight prometheus.Gauge
 	// Rejected counts requests refused before any work, by reason.
 	Rejected *prometheus.CounterVec
+
+	// cacheAge is read by kms_verify_cache_age_ms (SetVerifyCacheAge).
+	cacheAge atomic.Pointer[func() float64]
 }
 
 // New makes a registry with the service metrics and the Go runtime and
@@ -55,10 +60,23 @@ func New() *Metrics {
 			Name: "kms_rejected_total", Help: "Requests refused before any work, by reason.",
 		}, []string{"reason"}),
 	}
-	m.reg.MustRegister(m.Ops, m.Failures, m.Latency, m.HTTPRequests, m.Inflight, m.Rejected,
+	cacheAge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "kms_verify_cache_age_ms",
+		Help: "How old the key cache is, in milliseconds: 0 while the key store is healthy; while it is unavailable, the time since the cache was last known current (verify answers come from it until the hard TTL).",
+	}, func() float64 {
+		if f := m.cacheAge.Load(); f != nil {
+			return (*f)()
+		}
+		return math.NaN()
+	})
+	m.reg.MustRegister(m.Ops, m.Failures, m.Latency, m.HTTPRequests, m.Inflight, m.Rejected, cacheAge,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
+
+// SetVerifyCacheAge sets the function kms_verify_cache_age_ms reads at each
+// scrape (NaN until it is set). f must be safe for concurrent use.
+func (m *Metrics) SetVerifyCacheAge(f func() float64) { m.cacheAge.Store(&f) }
 
 // Handler serves the registry in the Prometheus text format.
 func (m *Metrics) Handler() http.Handler {

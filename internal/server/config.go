@@ -11,6 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/ron-kms/ron-kms/internal/keystore"
 	"github.com/ron-kms/ron-kms/internal/storage/etcdstore"
 )
 
@@ -71,6 +72,11 @@ type Config struct {
 	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout time.Duration
 	// CacheSize bounds the in-memory key cache.
 	CacheSize int
+	// VerifyCacheTTL bounds how long verify and public-key reads are
+	// answered from the cache while the store is unavailable
+	// (--verify-cache-ttl SOFT[,HARD]; default 5m, hard twice the soft).
+	// The zero value means the default.
+	VerifyCacheTTL keystore.CacheTTL
 	// VerifyModeFloor is the loosest verify mode a request may ask for of a
 	// composite key: or, and (default) or pq_only.
 	VerifyModeFloor string
@@ -106,6 +112,7 @@ func Defaults() Config {
 		IdleTimeout:       120 * time.Second,
 		VerifyModeFloor:   "and",
 		EtcdPrefix:        DefaultEtcdPrefix,
+		VerifyCacheTTL:    keystore.DefaultCacheTTL,
 		SchedulerInterval: time.Minute,
 
 		AuditCheckpointEvery: 1000,
@@ -147,6 +154,11 @@ func (c *Config) Check() error {
 	case "or", "and", "pq_only":
 	default:
 		return fmt.Errorf("server: --verify-mode-floor must be or, and or pq_only, not %q", c.VerifyModeFloor)
+	}
+	if c.VerifyCacheTTL != (keystore.CacheTTL{}) {
+		if err := c.VerifyCacheTTL.Check(); err != nil {
+			return fmt.Errorf("server: --verify-cache-ttl: %v", err)
+		}
 	}
 	if c.SchedulerInterval < time.Second {
 		return errors.New("server: --scheduler-interval must be at least 1s")

@@ -89,7 +89,8 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err err
 	if _, err := s.readGeneration(ctx, 0); err != nil {
 		return nil, fmt.Errorf("server: reading the store's generation: %w", err)
 	}
-	s.ks, err = keystore.Open(ctx, keystore.Config{Store: s.store, Sealer: s.sealer, CacheSize: cfg.CacheSize})
+	s.ks, err = keystore.Open(ctx, keystore.Config{Store: s.store, Sealer: s.sealer, CacheSize: cfg.CacheSize,
+		VerifyCacheTTL: cfg.VerifyCacheTTL, Log: log})
 	if err != nil {
 		return nil, err
 	}
@@ -293,14 +294,23 @@ func (s *Server) AmnesiaAdminToken() string { return s.adminTk }
 // Handler returns the HTTP handler of the API.
 func (s *Server) Handler() http.Handler { return s.api }
 
+// ready lists why the server is not ready. An unavailable store is not
+// among them: the keystore reports it (httpapi lists it under degraded in
+// /readyz while verify can be answered from the cache), so the store is
+// checked here only while the keystore finds it healthy, through the
+// keystore, whose failed calls mark it unhealthy.
 func (s *Server) ready(ctx context.Context) []string {
 	var reasons []string
-	if _, err := s.store.Revision(ctx); err != nil {
-		reasons = append(reasons, "store: "+err.Error())
-	} else if kc, err := s.ks.ServerSecret(ctx, "kek-check", 32); err != nil {
-		reasons = append(reasons, "key-encryption key: "+err.Error())
-	} else {
-		clear(kc)
+	if s.ks.Health().Healthy {
+		kc, err := s.ks.ServerSecret(ctx, "kek-check", 32)
+		switch {
+		case err == nil:
+			clear(kc)
+		case errors.Is(err, keystore.ErrUnavailable):
+			// The keystore is unhealthy now; /readyz says so.
+		default:
+			reasons = append(reasons, "key-encryption key: "+err.Error())
+		}
 	}
 	return s.auditReady(reasons)
 }
