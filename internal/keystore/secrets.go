@@ -52,10 +52,13 @@ func (ks *Keystore) ServerSecret(ctx context.Context, name string, size int) ([]
 	return nil, fmt.Errorf("%w: server secret %s keeps changing", ErrUnavailable, name)
 }
 
+// kekCheckSecret is the server secret that binds a store to its KEK.
+const kekCheckSecret = "kek-check"
+
 // checkKEK binds the store to its key-encryption key: the first open seals a
 // check value; later opens must be able to open it.
 func (ks *Keystore) checkKEK(ctx context.Context) error {
-	s, err := ks.ServerSecret(ctx, "kek-check", 32)
+	s, err := ks.ServerSecret(ctx, kekCheckSecret, 32)
 	if err != nil {
 		return err
 	}
