@@ -1,9 +1,11 @@
 package keystore
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,13 +21,13 @@ import (
 // every call fails with storage.ErrUnavailable and every open feed is
 // closed, as a store that lost its quorum does. With the feeds held, only
 // the feeds are closed, and a new Watch waits until they are released (the
-// store answers meanwhile). It counts the calls
-// other than Revision (the probe's) so that a test can check that a path
-// makes none.
+// store answers meanwhile). It counts Get (but the probe's), List, Apply
+// and Revision calls, so that a test can check that a path makes none
+// (Watch is left out: the keystore re-subscribes on its own schedule).
 type switchStore struct {
 	storage.Store
 	down  atomic.Bool
-	calls atomic.Int64 // Get, List, Apply, Watch
+	calls atomic.Int64 // Get (not of probeKey), List, Apply, Revision
 
 	mu       sync.Mutex
 	feeds    []context.CancelFunc
@@ -77,7 +79,9 @@ func (s *switchStore) closeFeeds() {
 }
 
 func (s *switchStore) Get(ctx context.Context, key string) (storage.Item, error) {
-	s.calls.Add(1)
+	if key != probeKey {
+		s.calls.Add(1)
+	}
 	if err := s.fail(); err != nil {
 		return storage.Item{}, err
 	}
@@ -101,6 +105,7 @@ func (s *switchStore) Apply(ctx context.Context, muts ...storage.Mutation) (int6
 }
 
 func (s *switchStore) Revision(ctx context.Context) (int64, error) {
+	s.calls.Add(1)
 	if err := s.fail(); err != nil {
 		return 0, err
 	}
@@ -108,7 +113,6 @@ func (s *switchStore) Revision(ctx context.Context) (int64, error) {
 }
 
 func (s *switchStore) Watch(ctx context.Context, prefix string) (<-chan storage.Event, error) {
-	s.calls.Add(1)
 	if err := s.fail(); err != nil {
 		return nil, err
 	}
@@ -137,13 +141,18 @@ func (s *switchStore) Watch(ctx context.Context, prefix string) (<-chan storage.
 // openHealthKS opens a keystore on st whose health clock is clock, with
 // the given TTL, probing every few milliseconds.
 func openHealthKS(t testing.TB, st storage.Store, kek []byte, clock *fakeClock, ttl CacheTTL) *Keystore {
+	return openHealthKSLog(t, st, kek, clock, ttl, nil)
+}
+
+// openHealthKSLog is openHealthKS logging to log (nowhere when nil).
+func openHealthKSLog(t testing.TB, st storage.Store, kek []byte, clock *fakeClock, ttl CacheTTL, log *slog.Logger) *Keystore {
 	t.Helper()
 	s, err := seal.NewAESGCM(kek)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ks, err := Open(context.Background(), Config{Store: st, Sealer: s, VerifyCacheTTL: ttl,
-		ProbeInterval: 5 * time.Millisecond, clock: clock.Now})
+		ProbeInterval: 5 * time.Millisecond, clock: clock.Now, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +190,8 @@ func TestDegradedMode(t *testing.T) {
 	kek := newKEK(t)
 	clock := &fakeClock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
 	ttl := CacheTTL{Soft: 5 * time.Minute, Hard: 10 * time.Minute}
-	a := openHealthKS(t, st, kek, clock, ttl)
+	logs := &syncBuffer{}
+	a := openHealthKSLog(t, st, kek, clock, ttl, slog.New(slog.NewTextHandler(logs, nil)))
 	other := openKS(t, st.Store, kek) // another node, on the store itself
 
 	k := create(t, a, "")
@@ -261,6 +271,17 @@ func TestDegradedMode(t *testing.T) {
 	if h := a.Health(); !h.PastSoftTTL() || h.PastHardTTL() {
 		t.Fatalf("6 minutes in: %+v", h)
 	}
+	// The soft TTL is logged once per outage, by the probe.
+	const softMsg = "longer than the verify cache's soft TTL"
+	for start := time.Now(); !strings.Contains(logs.String(), softMsg); time.Sleep(2 * time.Millisecond) {
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("the soft TTL was never logged:\n%s", logs)
+		}
+	}
+	time.Sleep(50 * time.Millisecond) // ten more probes
+	if n := strings.Count(logs.String(), softMsg); n != 1 {
+		t.Fatalf("the soft TTL was logged %d times, want once:\n%s", n, logs)
+	}
 	clock.Advance(5 * time.Minute) // 11 minutes: past hard
 	if _, err := a.Verify(ctx, Ref{Name: k.Name, Version: 1}, msg, s1.Parts, Options{}); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("verify past the hard TTL: %v", err)
@@ -290,6 +311,33 @@ func TestDegradedMode(t *testing.T) {
 	if h := a.Health(); !h.Healthy || h.CacheAge != 0 || h.Reason != "" {
 		t.Fatalf("after the outage: %+v", h)
 	}
+	out := logs.String()
+	for _, want := range []string{"the key store is unavailable", "the key store is available again"} {
+		if strings.Count(out, want) != 1 {
+			t.Errorf("log: %q %d times, want once:\n%s", want, strings.Count(out, want), out)
+		}
+	}
+	if strings.Contains(out, k.Name) || strings.Contains(out, k.UUID) {
+		t.Errorf("the health log names a key:\n%s", out)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent use, for logs.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // TestFeedResync: when only the change feed breaks (the store answers), the

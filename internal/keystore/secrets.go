@@ -52,19 +52,20 @@ func (ks *Keystore) ServerSecret(ctx context.Context, name string, size int) ([]
 	return nil, fmt.Errorf("%w: server secret %s keeps changing", ErrUnavailable, name)
 }
 
-// kekCheckName is the server secret that binds a store to its
+// kekCheckSecret is the server secret that binds a store to its
 // key-encryption key; it is stored at meta/kek-check.
-const kekCheckName = "kek-check"
+const kekCheckSecret = "kek-check"
 
 // SealKEKCheck returns a new KEK check value sealed under sealer: what a
-// Keystore writes under meta/kek-check (deployment.KEKCheckKey) on the first open of an empty store.
+// Keystore writes under meta/kek-check (deployment.KEKCheckKey) on the
+// first open of an empty store.
 // A new deployment writes it with its marker, in one transaction, so that
 // nodes starting at once with different keys cannot both bind the store.
 func SealKEKCheck(sealer seal.Sealer) ([]byte, error) {
 	s := make([]byte, 32)
 	rand.Read(s)
 	defer clear(s)
-	sealed, err := sealer.Seal(serverSecretBinding(kekCheckName), s)
+	sealed, err := sealer.Seal(serverSecretBinding(kekCheckSecret), s)
 	if err != nil {
 		return nil, fmt.Errorf("keystore: sealing the KEK check value: %w", err)
 	}
@@ -75,7 +76,7 @@ func SealKEKCheck(sealer seal.Sealer) ([]byte, error) {
 // meta/kek-check, without reading or writing any store: nil when it does, an
 // error wrapping ErrWrongKEK when it does not.
 func OpenKEKCheck(sealer seal.Sealer, sealed []byte) error {
-	s, err := sealer.Open(serverSecretBinding(kekCheckName), sealed)
+	s, err := sealer.Open(serverSecretBinding(kekCheckSecret), sealed)
 	clear(s)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrWrongKEK, err)
@@ -90,7 +91,7 @@ func serverSecretBinding(name string) seal.Binding {
 // checkKEK binds the store to its key-encryption key: the first open seals a
 // check value; later opens must be able to open it.
 func (ks *Keystore) checkKEK(ctx context.Context) error {
-	s, err := ks.ServerSecret(ctx, kekCheckName, 32)
+	s, err := ks.ServerSecret(ctx, kekCheckSecret, 32)
 	if err != nil {
 		return err
 	}
