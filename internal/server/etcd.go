@@ -197,6 +197,13 @@ func (e *existing) source() string {
 // holds keys but no marker (another application's, or a copy that did not
 // finish), or one that lies inside another deployment's prefix.
 func (s *Server) readDeployment(ctx context.Context, st *etcdstore.Store) (*existing, error) {
+	return s.readDeploymentOnce(ctx, st, true)
+}
+
+// readDeploymentOnce is readDeployment; again allows one more read when the
+// prefix turns out to hold keys after its marker was found missing (another
+// node started the deployment in between).
+func (s *Server) readDeploymentOnce(ctx context.Context, st *etcdstore.Store, again bool) (*existing, error) {
 	prefix := s.cfg.EtcdPrefix
 	it, err := st.Get(ctx, deployment.MarkerKey)
 	if err == nil {
@@ -244,6 +251,11 @@ func (s *Server) readDeployment(ctx context.Context, st *etcdstore.Store) (*exis
 	}
 	if len(items) == 0 {
 		return nil, nil
+	}
+	if _, err := st.Get(ctx, deployment.MarkerKey); err == nil && again {
+		// A node that started at the same moment wrote the deployment
+		// after our first read: join it.
+		return s.readDeploymentOnce(ctx, st, false)
 	}
 	if _, err := st.Get(ctx, deployment.CopyingKey); err == nil {
 		return nil, fmt.Errorf("server: etcd prefix %s holds a migrate or restore that did not finish (%s, no marker): run it again after deleting the prefix (etcdctl del --prefix %s)",
