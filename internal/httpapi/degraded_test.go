@@ -1,96 +1,18 @@
 package httpapi
 
 import (
-	"context"
 	"encoding/base64"
-	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ron-kms/ron-kms/api"
 	"github.com/ron-kms/ron-kms/internal/keystore"
-	"github.com/ron-kms/ron-kms/internal/storage"
 	"github.com/ron-kms/ron-kms/internal/storage/memstore"
+	"github.com/ron-kms/ron-kms/internal/storage/storagetest"
 )
-
-// downStore is a memory store that a test can take away: every call then
-// fails with storage.ErrUnavailable and every open feed is closed, as a
-// store without quorum does.
-type downStore struct {
-	storage.Store
-	down atomic.Bool
-
-	mu    sync.Mutex
-	feeds []context.CancelFunc
-}
-
-func (s *downStore) setDown(down bool) {
-	s.down.Store(down)
-	if down {
-		s.mu.Lock()
-		for _, c := range s.feeds {
-			c()
-		}
-		s.feeds = nil
-		s.mu.Unlock()
-	}
-}
-
-func (s *downStore) fail() error {
-	if s.down.Load() {
-		return fmt.Errorf("%w: the test took the store away", storage.ErrUnavailable)
-	}
-	return nil
-}
-
-func (s *downStore) Get(ctx context.Context, key string) (storage.Item, error) {
-	if err := s.fail(); err != nil {
-		return storage.Item{}, err
-	}
-	return s.Store.Get(ctx, key)
-}
-
-func (s *downStore) List(ctx context.Context, prefix, after string, limit int) ([]storage.Item, error) {
-	if err := s.fail(); err != nil {
-		return nil, err
-	}
-	return s.Store.List(ctx, prefix, after, limit)
-}
-
-func (s *downStore) Apply(ctx context.Context, muts ...storage.Mutation) (int64, error) {
-	if err := s.fail(); err != nil {
-		return 0, err
-	}
-	return s.Store.Apply(ctx, muts...)
-}
-
-func (s *downStore) Revision(ctx context.Context) (int64, error) {
-	if err := s.fail(); err != nil {
-		return 0, err
-	}
-	return s.Store.Revision(ctx)
-}
-
-func (s *downStore) Watch(ctx context.Context, prefix string) (<-chan storage.Event, error) {
-	if err := s.fail(); err != nil {
-		return nil, err
-	}
-	wctx, cancel := context.WithCancel(ctx)
-	ch, err := s.Store.Watch(wctx, prefix)
-	if err != nil {
-		cancel()
-		return nil, err
-	}
-	s.mu.Lock()
-	s.feeds = append(s.feeds, cancel)
-	s.mu.Unlock()
-	return ch, nil
-}
 
 // readiness reads /readyz.
 func (h *harness) readiness(t testing.TB) (response, api.Readiness) {
@@ -167,7 +89,7 @@ func storeUnavailable(t testing.TB, what string, r response) {
 // /livez and /healthz stay up; kms_verify_cache_age_ms is exported. With
 // the store back, everything is normal again.
 func TestDegradedAPI(t *testing.T) {
-	st := &downStore{Store: memstore.New()}
+	st := &storagetest.Outage{Store: memstore.New()}
 	h := newHarnessOn(t, st, nil, nil, keystore.Config{ProbeInterval: 10 * time.Millisecond}, nil)
 	kid := h.createKey(t, "acme", "pay", "ed25519")
 	name := strings.TrimSuffix(kid, "#v1")
@@ -184,7 +106,7 @@ func TestDegradedAPI(t *testing.T) {
 	notFromCache(t, "verify", h.do(t, "POST", "/v1/kms/verify", h.Admin, verifyReq))
 	notFromCache(t, "get", h.do(t, "GET", "/v1/kms/keys/"+name, h.Admin, nil))
 
-	st.setDown(true)
+	st.SetDown(true)
 	rz = h.waitDegraded(t, true)
 	if !rz.Ready || rz.Degraded[0].Component != "store" || rz.Degraded[0].Reason == "" || rz.Degraded[0].CacheAgeMS == nil || rz.Degraded[0].Since == "" {
 		t.Fatalf("/readyz without a store: %+v", rz)
@@ -244,7 +166,7 @@ func TestDegradedAPI(t *testing.T) {
 		t.Errorf("kms_verify_cache_age_ms without a store: %v %v", age, ok)
 	}
 
-	st.setDown(false)
+	st.SetDown(false)
 	h.waitDegraded(t, false)
 	notFromCache(t, "verify", h.do(t, "POST", "/v1/kms/verify", h.Admin, verifyReq))
 	notFromCache(t, "get", h.do(t, "GET", "/v1/kms/keys/"+name, h.Admin, nil))

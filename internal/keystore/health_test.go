@@ -8,134 +8,19 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ron-kms/ron-kms/internal/seal"
 	"github.com/ron-kms/ron-kms/internal/storage"
 	"github.com/ron-kms/ron-kms/internal/storage/memstore"
+	"github.com/ron-kms/ron-kms/internal/storage/storagetest"
 )
 
-// switchStore is a store that a test can make unavailable: while down,
-// every call fails with storage.ErrUnavailable and every open feed is
-// closed, as a store that lost its quorum does. With the feeds held, only
-// the feeds are closed, and a new Watch waits until they are released (the
-// store answers meanwhile). It counts Get (but the probe's), List, Apply
-// and Revision calls, so that a test can check that a path makes none
-// (Watch is left out: the keystore re-subscribes on its own schedule).
-type switchStore struct {
-	storage.Store
-	down  atomic.Bool
-	calls atomic.Int64 // Get (not of probeKey), List, Apply, Revision
-
-	mu       sync.Mutex
-	feeds    []context.CancelFunc
-	released chan struct{} // nil unless the feeds are held
-}
-
-func newSwitchStore() *switchStore { return &switchStore{Store: memstore.New()} }
-
-var errOutage = fmt.Errorf("%w: the test took the store away", storage.ErrUnavailable)
-
-func (s *switchStore) fail() error {
-	if s.down.Load() {
-		return errOutage
-	}
-	return nil
-}
-
-// setDown takes the store away (closing every feed) or brings it back.
-func (s *switchStore) setDown(down bool) {
-	s.down.Store(down)
-	if down {
-		s.closeFeeds()
-	}
-}
-
-// setFeedsHeld closes every feed and holds new ones back, or releases them.
-func (s *switchStore) setFeedsHeld(held bool) {
-	s.mu.Lock()
-	switch {
-	case held && s.released == nil:
-		s.released = make(chan struct{})
-	case !held && s.released != nil:
-		close(s.released)
-		s.released = nil
-	}
-	s.mu.Unlock()
-	if held {
-		s.closeFeeds()
-	}
-}
-
-func (s *switchStore) closeFeeds() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, c := range s.feeds {
-		c()
-	}
-	s.feeds = nil
-}
-
-func (s *switchStore) Get(ctx context.Context, key string) (storage.Item, error) {
-	if key != probeKey {
-		s.calls.Add(1)
-	}
-	if err := s.fail(); err != nil {
-		return storage.Item{}, err
-	}
-	return s.Store.Get(ctx, key)
-}
-
-func (s *switchStore) List(ctx context.Context, prefix, after string, limit int) ([]storage.Item, error) {
-	s.calls.Add(1)
-	if err := s.fail(); err != nil {
-		return nil, err
-	}
-	return s.Store.List(ctx, prefix, after, limit)
-}
-
-func (s *switchStore) Apply(ctx context.Context, muts ...storage.Mutation) (int64, error) {
-	s.calls.Add(1)
-	if err := s.fail(); err != nil {
-		return 0, err
-	}
-	return s.Store.Apply(ctx, muts...)
-}
-
-func (s *switchStore) Revision(ctx context.Context) (int64, error) {
-	s.calls.Add(1)
-	if err := s.fail(); err != nil {
-		return 0, err
-	}
-	return s.Store.Revision(ctx)
-}
-
-func (s *switchStore) Watch(ctx context.Context, prefix string) (<-chan storage.Event, error) {
-	if err := s.fail(); err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	released := s.released
-	s.mu.Unlock()
-	if released != nil {
-		select {
-		case <-released:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
-	wctx, cancel := context.WithCancel(ctx)
-	ch, err := s.Store.Watch(wctx, prefix)
-	if err != nil {
-		cancel()
-		return nil, err
-	}
-	s.mu.Lock()
-	s.feeds = append(s.feeds, cancel)
-	s.mu.Unlock()
-	return ch, nil
+// newSwitchStore is a memory store a test can take away; the health
+// probe's reads are not counted.
+func newSwitchStore() *storagetest.Outage {
+	return &storagetest.Outage{Store: memstore.New(), Uncounted: probeKey}
 }
 
 // openHealthKS opens a keystore on st whose health clock is clock, with
@@ -203,14 +88,14 @@ func TestDegradedMode(t *testing.T) {
 		t.Fatalf("before the outage: %+v", h)
 	}
 
-	st.setDown(true)
+	st.SetDown(true)
 	h := waitHealth(t, a, false)
 	if h.Reason == "" || !h.StaleSince.Equal(clock.Now()) {
 		t.Fatalf("outage health: %+v, want a reason and stale since %v", h, clock.Now())
 	}
 
 	// Fail closed, without touching the store.
-	calls := st.calls.Load()
+	calls := st.Calls()
 	fns := map[string]func() error{
 		"sign": func() error { _, err := a.Sign(ctx, Ref{Name: k.Name}, msg, Options{}); return err },
 		"sign batch": func() error {
@@ -237,7 +122,7 @@ func TestDegradedMode(t *testing.T) {
 			t.Errorf("%s without a store: %v, want ErrUnavailable", name, err)
 		}
 	}
-	if n := st.calls.Load() - calls; n != 0 {
+	if n := st.Calls() - calls; n != 0 {
 		t.Errorf("the refused operations made %d store calls, want 0", n)
 	}
 
@@ -298,7 +183,7 @@ func TestDegradedMode(t *testing.T) {
 	if _, err := other.Rotate(ctx, k.Name, ""); err != nil {
 		t.Fatal(err)
 	}
-	st.setDown(false)
+	st.SetDown(false)
 	waitHealth(t, a, true)
 	s2 := sign(t, a, Ref{Name: k.Name}, msg)
 	if s2.Version != 2 {
@@ -359,7 +244,7 @@ func TestFeedResync(t *testing.T) {
 				sign(t, a, Ref{Name: k.Name}, []byte("warm"))
 				keys = append(keys, k)
 			}
-			st.setFeedsHeld(true)
+			st.HoldFeeds(true)
 			h := waitHealth(t, a, false)
 			if !strings.Contains(h.Reason, "change feed") {
 				t.Fatalf("reason %q does not name the feed", h.Reason)
@@ -374,7 +259,7 @@ func TestFeedResync(t *testing.T) {
 			if _, err := other.Rotate(ctx, keys[n-1].Name, ""); err != nil {
 				t.Fatal(err)
 			}
-			st.setFeedsHeld(false)
+			st.HoldFeeds(false)
 			waitHealth(t, a, true)
 			want := map[string]uint32{keys[0].Name: 2, keys[n-1].Name: 2}
 			if n == 1 {
@@ -396,11 +281,11 @@ func TestSignMakesNoStoreCall(t *testing.T) {
 	ks := openHealthKS(t, st, newKEK(t), &fakeClock{t: time.Now()}, DefaultCacheTTL)
 	k := create(t, ks, "")
 	sign(t, ks, Ref{Name: k.Name}, []byte("warm"))
-	before := st.calls.Load()
+	before := st.Calls()
 	for range 100 {
 		sign(t, ks, Ref{Name: k.Name}, []byte("m"))
 	}
-	if n := st.calls.Load() - before; n != 0 {
+	if n := st.Calls() - before; n != 0 {
 		t.Fatalf("100 warm signatures made %d store calls, want 0", n)
 	}
 }
