@@ -2,6 +2,7 @@ package etcdtest
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -21,6 +22,7 @@ import (
 type Cluster struct {
 	bin     string
 	dir     string
+	tls     *TLS
 	token   string
 	logs    string // directory of the members' logs
 	initial string // --initial-cluster value
@@ -47,6 +49,17 @@ type Config struct {
 	Dir string
 	// Binary is the etcd server to run (see Binary).
 	Binary string
+	// TLS, when set, makes the members serve clients over TLS only, with
+	// client certificates required (peers stay on plaintext loopback).
+	TLS *TLS
+}
+
+// TLS is the client-facing TLS of a cluster: the members' certificate and
+// key, the CA that client certificates must chain to, and the client
+// configuration the cluster's own helpers (readiness, Leader) use.
+type TLS struct {
+	CertFile, KeyFile, ClientCAFile string
+	Client                          *tls.Config
 }
 
 // StartTimeout bounds how long Start and Restart wait for a member to serve.
@@ -62,7 +75,7 @@ func Start(cfg Config) (*Cluster, error) {
 	if n < 1 || n > 5 {
 		return nil, fmt.Errorf("etcdtest: %d members, want 1 to 5", n)
 	}
-	c := &Cluster{bin: cfg.Binary, dir: cfg.Dir, token: fmt.Sprintf("ron-kms-test-%d", time.Now().UnixNano()),
+	c := &Cluster{bin: cfg.Binary, dir: cfg.Dir, tls: cfg.TLS, token: fmt.Sprintf("ron-kms-test-%d", time.Now().UnixNano()),
 		logs: filepath.Join(cfg.Dir, "logs")}
 	if err := os.MkdirAll(c.logs, 0o755); err != nil {
 		return nil, fmt.Errorf("etcdtest: %w", err)
@@ -72,10 +85,14 @@ func Start(cfg Config) (*Cluster, error) {
 		return nil, err
 	}
 	var initial []string
+	scheme := "http"
+	if cfg.TLS != nil {
+		scheme = "https"
+	}
 	for i := range n {
 		m := &member{
 			name:      fmt.Sprintf("m%d", i),
-			clientURL: fmt.Sprintf("http://127.0.0.1:%d", ports[2*i]),
+			clientURL: fmt.Sprintf("%s://127.0.0.1:%d", scheme, ports[2*i]),
 			peerURL:   fmt.Sprintf("http://127.0.0.1:%d", ports[2*i+1]),
 			dataDir:   filepath.Join(cfg.Dir, fmt.Sprintf("m%d", i)),
 		}
@@ -116,7 +133,7 @@ func (c *Cluster) launch(i int, state string) error {
 	if err != nil {
 		return fmt.Errorf("etcdtest: %w", err)
 	}
-	cmd := exec.Command(c.bin,
+	args := []string{
 		"--name", m.name,
 		"--data-dir", m.dataDir,
 		"--listen-client-urls", m.clientURL,
@@ -129,7 +146,12 @@ func (c *Cluster) launch(i int, state string) error {
 		"--heartbeat-interval", "50",
 		"--election-timeout", "500",
 		"--log-level", "warn",
-	)
+	}
+	if c.tls != nil {
+		args = append(args, "--cert-file", c.tls.CertFile, "--key-file", c.tls.KeyFile,
+			"--client-cert-auth", "--trusted-ca-file", c.tls.ClientCAFile)
+	}
+	cmd := exec.Command(c.bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Its own process group, so that a test's SIGKILL reaches only it, and
 	// Pdeathsig, so that a crashed test leaves no member behind.
@@ -208,7 +230,7 @@ func (c *Cluster) Restart(ctx context.Context, i int) error {
 	if err != nil {
 		return err
 	}
-	return waitMember(ctx, url, StartTimeout)
+	return c.waitMember(ctx, url, StartTimeout)
 }
 
 // WaitReady waits until a linearizable read through every running member
@@ -218,17 +240,17 @@ func (c *Cluster) WaitReady(ctx context.Context, timeout time.Duration) error {
 		if !c.Running(i) {
 			continue
 		}
-		if err := waitMember(ctx, c.Endpoints()[i], timeout); err != nil {
+		if err := c.waitMember(ctx, c.Endpoints()[i], timeout); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func waitMember(ctx context.Context, url string, timeout time.Duration) error {
+func (c *Cluster) waitMember(ctx context.Context, url string, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{url}, DialTimeout: 2 * time.Second, Logger: nopLogger()})
+	cli, err := c.client(url)
 	if err != nil {
 		return fmt.Errorf("etcdtest: %w", err)
 	}
@@ -298,7 +320,7 @@ func (c *Cluster) Leader(ctx context.Context) (int, error) {
 		if !c.Running(i) {
 			continue
 		}
-		cli, err := clientv3.New(clientv3.Config{Endpoints: []string{ep}, DialTimeout: 2 * time.Second, Logger: nopLogger()})
+		cli, err := c.client(ep)
 		if err != nil {
 			last = err
 			continue
@@ -327,4 +349,13 @@ func (c *Cluster) Leader(ctx context.Context) (int, error) {
 		last = fmt.Errorf("no running member is the leader %x", st.Leader)
 	}
 	return -1, fmt.Errorf("etcdtest: finding the leader: %v", last)
+}
+
+// client is a client of the one member at url.
+func (c *Cluster) client(url string) (*clientv3.Client, error) {
+	cfg := clientv3.Config{Endpoints: []string{url}, DialTimeout: 2 * time.Second, Logger: nopLogger()}
+	if c.tls != nil {
+		cfg.TLS = c.tls.Client
+	}
+	return clientv3.New(cfg)
 }
