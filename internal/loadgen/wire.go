@@ -16,6 +16,7 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"syscall"
 	"time"
 )
 
@@ -211,8 +212,8 @@ func (wc *wireConn) close() {
 
 // Errors of readResponse.
 var (
-	// errNoResponse: the connection ended (or could not be written) before
-	// the first byte of an answer.
+	// errNoResponse: the connection ended (or could not be written, or was
+	// reset) before the first byte of an answer.
 	errNoResponse = errors.New("loadgen: connection closed before a response")
 	// errMalformed wraps every way a response can break HTTP/1.1 framing.
 	errMalformed = errors.New("loadgen: malformed HTTP response")
@@ -245,8 +246,10 @@ func readResponse(r *bufio.Reader, buf []byte) (response, error) {
 	for first := true; ; first = false {
 		line, err := readLine(r)
 		if err != nil {
-			if first && errors.Is(err, io.EOF) && len(line) == 0 {
-				return resp, errNoResponse
+			// A server that closed the connection shows as EOF, or, when
+			// the request reached its closed socket, as a reset.
+			if first && len(line) == 0 && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)) {
+				return resp, fmt.Errorf("%w: %w", errNoResponse, err)
 			}
 			return resp, eofIsUnexpected(err)
 		}

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ron-kms/ron-kms/api"
 )
@@ -218,10 +219,12 @@ func TestWireRequests(t *testing.T) {
 }
 
 // TestWireConnRedial: a server that closes each connection after one answer
-// (Connection: close, or silently) costs the worker a redial, not an error.
+// (Connection: close, silently, or with a reset) costs the worker a redial,
+// not an error.
 func TestWireConnRedial(t *testing.T) {
-	for _, announce := range []bool{true, false} {
-		t.Run(fmt.Sprint("announced=", announce), func(t *testing.T) {
+	for _, mode := range []string{"announced", "silent", "reset"} {
+		announce := mode == "announced"
+		t.Run(mode, func(t *testing.T) {
 			ln, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
 				t.Fatal(err)
@@ -245,6 +248,17 @@ func TestWireConnRedial(t *testing.T) {
 							hdr = "Connection: close\r\n"
 						}
 						io.WriteString(c, "HTTP/1.1 200 OK\r\n"+hdr+"Content-Length: 2\r\n\r\nok")
+					}
+					if mode == "reset" {
+						// Take the next request on this connection, then
+						// close with an RST instead of answering it: the
+						// client sees "connection reset" where it waits for
+						// an answer. (The last connection gets no next
+						// request; the deadline ends the wait.)
+						c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+						br := bufio.NewReader(c)
+						_, _ = br.Peek(1)
+						c.(*net.TCPConn).SetLinger(0)
 					}
 					c.Close()
 				}
