@@ -59,15 +59,65 @@ func (e *entry) seen(t time.Time) {
 // replaced only by one of a newer store revision. It is bounded; when full,
 // an arbitrary entry is evicted (its secrets are left to the garbage
 // collector, because a concurrent request may still be using them).
+//
+// A key being loaded on a miss is tracked (loading) so that a change the
+// feed delivers between the store read and the install is not lost: the
+// feed's newer version is installed at once (the load's older one then
+// loses to it), and a deletion makes the load install nothing.
 type cache struct {
-	mu  sync.RWMutex
-	m   map[string]*entry
-	max int
-	now func() time.Time // the health clock, for entry.fetched
+	mu      sync.RWMutex
+	m       map[string]*entry
+	loading map[string]*load
+	max     int
+	now     func() time.Time // the health clock, for entry.fetched
+}
+
+// load is a key's loads in flight and the newest deletion seen meanwhile.
+type load struct {
+	n         int
+	deletedAt int64
 }
 
 func newCache(max int, now func() time.Time) *cache {
-	return &cache{m: make(map[string]*entry), max: max, now: now}
+	return &cache{m: make(map[string]*entry), loading: make(map[string]*load), max: max, now: now}
+}
+
+// beginLoad marks name as being read from the store for the cache.
+func (c *cache) beginLoad(name string) {
+	c.mu.Lock()
+	l := c.loading[name]
+	if l == nil {
+		l = &load{}
+		c.loading[name] = l
+	}
+	l.n++
+	c.mu.Unlock()
+}
+
+// endLoad ends a load begun by beginLoad and installs k, what it read (nil
+// when the read failed). It returns the entry current afterwards, or nil
+// when the key was deleted after k was read.
+func (c *cache) endLoad(name string, k *Key) *entry {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	l := c.loading[name]
+	if l.n--; l.n == 0 {
+		delete(c.loading, name)
+	}
+	if k == nil || l.deletedAt > k.revision {
+		return nil
+	}
+	return c.putLocked(k, nil)
+}
+
+// apply installs k, a change from the feed, if k's key is cached or being
+// loaded; other keys load on demand.
+func (c *cache) apply(k *Key) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.m[k.Name]; ok || c.loading[k.Name] != nil {
+		c.putLocked(k, nil)
+	}
 }
 
 func (c *cache) get(name string) *entry {
@@ -84,13 +134,18 @@ func (c *cache) get(name string) *entry {
 // k must have just been read from the store or written to it (or come from
 // the change feed): the entry is marked current as of now.
 func (c *cache) put(k *Key, priv secretKey) *entry {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.putLocked(k, priv)
+}
+
+// putLocked is put with c.mu held.
+func (c *cache) putLocked(k *Key, priv secretKey) *entry {
 	at := c.now()
 	e := newEntry(k, at)
 	if priv != nil {
 		e.privs[k.Current-1].Store(&privHolder{priv: priv})
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	if old, ok := c.m[k.Name]; ok {
 		if old.key.revision > k.revision {
 			return old
@@ -114,6 +169,9 @@ func (c *cache) put(k *Key, priv secretKey) *entry {
 
 func (c *cache) remove(name string, rev int64) {
 	c.mu.Lock()
+	if l := c.loading[name]; l != nil && rev > l.deletedAt {
+		l.deletedAt = rev
+	}
 	if old, ok := c.m[name]; ok && old.key.revision < rev {
 		delete(c.m, name)
 	}
@@ -143,11 +201,16 @@ func (ks *Keystore) entry(ctx context.Context, name string) (*entry, error) {
 
 // loadEntry reads a key from the store into the cache.
 func (ks *Keystore) loadEntry(ctx context.Context, name string) (*entry, error) {
+	ks.cache.beginLoad(name)
 	k, err := ks.fetch(ctx, name)
+	e := ks.cache.endLoad(name, k)
 	if err != nil {
 		return nil, err
 	}
-	return ks.cache.put(k, nil), nil
+	if e == nil {
+		return nil, fmt.Errorf("%w: key %s", ErrNotFound, name)
+	}
+	return e, nil
 }
 
 // readEntry is entry for the reads that stay open while the store is
@@ -280,10 +343,7 @@ func (ks *Keystore) applyEvent(ev storage.Event) {
 		ks.cache.remove(name, ev.Revision)
 		return
 	}
-	// Refresh only keys already cached; others load on demand.
-	if ks.cache.get(name) != nil {
-		ks.cache.put(k, nil)
-	}
+	ks.cache.apply(k)
 }
 
 // Pauses between attempts to subscribe again.
