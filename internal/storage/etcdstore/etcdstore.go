@@ -282,9 +282,14 @@ func (s *Store) List(ctx context.Context, prefix, startAfter string, limit int) 
 // the call's budget whose compare fails first asks whether the failure is
 // the earlier attempt's own success: every put key holding exactly the
 // value written, all at one mod revision, and every deleted key absent. It
-// then returns that revision instead of a conflict. (Another writer leaving
-// exactly those values at one revision would be indistinguishable; ron-kms's
-// values carry fresh key material and ids, so it does not happen.)
+// then returns that revision instead of a conflict. When the keys hold
+// something else, the earlier attempt may have been applied and written
+// over since, so the answer is ErrUnavailable (outcome unknown), never a
+// conflict, which would say that nothing was written. (Another writer
+// leaving exactly the same values at one revision is taken for our own
+// success: ron-kms's key records carry fresh key material and ids; the
+// encryption counter, whose values can repeat, may then be undercounted by
+// one block.)
 func (s *Store) Apply(ctx context.Context, muts ...storage.Mutation) (int64, error) {
 	if err := storage.CheckMutations(muts); err != nil {
 		return 0, err
@@ -307,10 +312,15 @@ func (s *Store) Apply(ctx context.Context, muts ...storage.Mutation) (int64, err
 		}
 	}
 	var resp *clientv3.TxnResponse
-	var retried bool
+	// ambiguous: an earlier attempt failed in a way that may have left it
+	// applied (anything but a refusal for want of a leader, which etcd
+	// gives before proposing).
+	var ambiguous bool
 	err := s.call(ctx, "apply", func(ctx context.Context, attempt int) (err error) {
-		retried = attempt > 0
 		resp, err = s.cli.Txn(ctx).If(cmps...).Then(ops...).Else(reads...).Commit()
+		if err != nil && !errors.Is(err, rpctypes.ErrNoLeader) && !errors.Is(err, rpctypes.ErrGRPCNoLeader) {
+			ambiguous = true
+		}
 		return err
 	})
 	if err != nil {
@@ -325,10 +335,14 @@ func (s *Store) Apply(ctx context.Context, muts ...storage.Mutation) (int64, err
 			current[i] = kvs[0]
 		}
 	}
-	if retried {
+	if ambiguous {
 		if rev, ok := applied(muts, current, resp.Header.Revision); ok {
 			return rev, nil
 		}
+		// The earlier attempt may have been applied and then written over:
+		// a conflict would tell the caller nothing was written, which is
+		// not known.
+		return 0, fmt.Errorf("etcdstore: apply: %w: an attempt timed out and the keys have changed since, so whether it was applied is unknown; re-read", storage.ErrUnavailable)
 	}
 	for i, m := range muts {
 		if m.Expect == storage.AnyRevision {
