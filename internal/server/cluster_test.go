@@ -379,7 +379,11 @@ func TestEtcdFirstStartRace(t *testing.T) {
 		}
 		kek := writeKEK(t)
 		const n = 4
-		errs := make(chan error, n)
+		type result struct {
+			err     error
+			dataDir string
+		}
+		errs := make(chan result, n)
 		srvs := make(chan *Server, n)
 		for range n {
 			cfg := etcdConfig(t, cl, prefix, kek)
@@ -391,16 +395,21 @@ func TestEtcdFirstStartRace(t *testing.T) {
 				if err == nil {
 					srvs <- srv
 				}
-				errs <- err
+				errs <- result{err, cfg.DataDir}
 			}()
 		}
 		var started, wrong int
 		for range n {
-			switch err := <-errs; {
+			r := <-errs
+			switch err := r.err; {
 			case err == nil:
 				started++
 			case strings.Contains(err.Error(), "wrong key-encryption key"):
 				wrong++
+				// A refused node wrote nothing, its data directory included.
+				if ents, _ := os.ReadDir(r.dataDir); len(ents) != 0 {
+					t.Errorf("prefix %s: a refused node left %d entries in its data directory", prefix, len(ents))
+				}
 			default:
 				t.Errorf("prefix %s: %v", prefix, err)
 			}

@@ -68,7 +68,6 @@ func (s *Server) openEtcd(ctx context.Context) error {
 	if err := s.pingEtcd(ctx, st); err != nil {
 		return err
 	}
-	prepared := false
 	for attempt := 0; ; attempt++ {
 		dep, err := s.readDeployment(ctx, st)
 		if err != nil {
@@ -110,8 +109,9 @@ func (s *Server) openEtcd(ctx context.Context) error {
 				return s.wrongKEK(dep, source)
 			}
 		}
-		// Every refusal is behind us: from here on the node writes.
-		if !prepared {
+		// join finishes the start once every refusal is behind us: only then
+		// does the node write its data directory (and node.id).
+		join := func() error {
 			if err := s.prepareDataDir(); err != nil {
 				sealer.Destroy()
 				return err
@@ -120,11 +120,11 @@ func (s *Server) openEtcd(ctx context.Context) error {
 				sealer.Destroy()
 				return err
 			}
-			prepared = true
-		}
-		if dep != nil {
 			s.sealer = sealer
 			return nil
+		}
+		if dep != nil {
+			return join()
 		}
 		marker := deployment.New(deployment.ByServe, time.Now())
 		check, err := keystore.SealKEKCheck(sealer)
@@ -132,9 +132,13 @@ func (s *Server) openEtcd(ctx context.Context) error {
 			sealer.Destroy()
 			return err
 		}
+		// A node that loses this race to another first node writes nothing:
+		// it reads the winner's deployment and joins it, or is refused.
 		_, err = st.Apply(ctx, deploymentMutations(marker.Marshal(), check, freshParams)...)
 		if err == nil {
-			s.sealer = sealer
+			if err := join(); err != nil {
+				return err
+			}
 			s.log.Info("started a new deployment", slog.String("etcd_prefix", s.cfg.EtcdPrefix),
 				slog.String("kek_source", source), slog.String("node_id", s.node))
 			return nil
