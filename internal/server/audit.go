@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ron-kms/ron-kms/internal/audit"
@@ -51,14 +52,26 @@ func (s *Server) openAudit(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// audit.Open compares the generation with the last checkpoint's: that
+	// comparison must see the store as it was at start, before this node's
+	// keystore (or, on etcd, other nodes) wrote. Until Open returns the
+	// generation is that one; afterwards, for checkpoints, the store's.
+	var opened atomic.Bool
+	gen := func() uint64 {
+		if !opened.Load() {
+			return s.startGen
+		}
+		return s.storeGeneration()
+	}
 	l, err := audit.Open(filepath.Join(s.cfg.DataDir, audit.DirName), audit.Options{
 		AuditKeySeed:    seed,
-		StoreGeneration: s.storeGeneration,
+		StoreGeneration: gen,
 		AcceptRollback:  s.cfg.AcceptRollback,
 		CheckpointEvery: s.cfg.AuditCheckpointEvery,
 		Logger:          s.log,
 		Node:            s.node,
 	})
+	opened.Store(true)
 	clear(seed)
 	if err != nil {
 		return fmt.Errorf("server: opening the audit log: %w", err)

@@ -61,6 +61,7 @@ type Server struct {
 	audit     auditSink            // nil only with Config.DisableAudit
 	rollback  *audit.RollbackError // set when writes are refused (see openAudit)
 	gen       atomic.Uint64        // the highest store generation seen (storeGeneration)
+	startGen  uint64               // the generation at start, before this node wrote (the rollback check's)
 }
 
 // Open prepares the data directory, the store and the key-encryption key,
@@ -86,7 +87,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err err
 	}
 	// The generation the rollback check compares, read before anything
 	// else writes the store.
-	if _, err := s.readGeneration(ctx, 0); err != nil {
+	if s.startGen, err = s.readGeneration(ctx, 0); err != nil {
 		return nil, fmt.Errorf("server: reading the store's generation: %w", err)
 	}
 	s.ks, err = keystore.Open(ctx, keystore.Config{Store: s.store, Sealer: s.sealer, CacheSize: cfg.CacheSize,
