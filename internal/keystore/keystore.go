@@ -451,6 +451,10 @@ func storeErr(err error) error {
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return err
 	}
+	if errors.Is(err, storage.ErrInvalid) {
+		// Refused as such (etcd: a request too large), not an outage.
+		return fmt.Errorf("keystore: the store refused the request: %w", err)
+	}
 	return fmt.Errorf("%w: %v", ErrUnavailable, err)
 }
 

@@ -192,15 +192,20 @@ func transient(err error) bool {
 	if errors.Is(err, context.DeadlineExceeded) {
 		return true
 	}
+	c := code(err)
+	return c == codes.Unavailable || c == codes.DeadlineExceeded
+}
+
+// code is the gRPC code of an etcd error (codes.Unknown when it has none).
+func code(err error) codes.Code {
 	var coded interface{ Code() codes.Code }
 	if errors.As(err, &coded) {
-		c := coded.Code()
-		return c == codes.Unavailable || c == codes.DeadlineExceeded
+		return coded.Code()
 	}
 	if st, ok := status.FromError(err); ok {
-		return st.Code() == codes.Unavailable || st.Code() == codes.DeadlineExceeded
+		return st.Code()
 	}
-	return false
+	return codes.Unknown
 }
 
 // fail turns an etcd error into the Store's errors: the caller's own
@@ -217,6 +222,12 @@ func fail(ctx context.Context, what string, err error) error {
 	}
 	if errors.Is(err, rpctypes.ErrNoLeader) || errors.Is(err, rpctypes.ErrGRPCNoLeader) {
 		return fmt.Errorf("etcdstore: %s: %w: the cluster has no leader (no quorum)", what, storage.ErrUnavailable)
+	}
+	// A request etcd refuses as such (too large, too many operations) is
+	// not an outage: retrying it, or failing other operations closed,
+	// would change nothing.
+	if code(err) == codes.InvalidArgument {
+		return fmt.Errorf("etcdstore: %s: %w: etcd refused the request: %v", what, storage.ErrInvalid, err)
 	}
 	return fmt.Errorf("etcdstore: %s: %w: %v", what, storage.ErrUnavailable, err)
 }

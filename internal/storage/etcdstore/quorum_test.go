@@ -126,7 +126,8 @@ func TestQuorum(t *testing.T) {
 }
 
 // TestApplyLimit: more than MaxApplyMutations is refused before it reaches
-// etcd, as invalid, not as an outage.
+// etcd, and a request too large for etcd by etcd, both as invalid, not as
+// an outage.
 func TestApplyLimit(t *testing.T) {
 	cl := etcdtest.New(t, 1)
 	s := open(t, cl, "limit/")
@@ -140,5 +141,12 @@ func TestApplyLimit(t *testing.T) {
 	}
 	if _, err := s.Apply(t.Context(), muts[:storage.MaxApplyMutations]...); err != nil {
 		t.Fatalf("Apply of %d: %v", storage.MaxApplyMutations, err)
+	}
+	// A value past etcd's request limit (1.5 MiB by default) is refused by
+	// etcd as such: invalid, not an outage (which would make a node fail
+	// closed), and not retried.
+	big := storage.Mutation{Key: "big", Value: make([]byte, 1800<<10), Expect: storage.AnyRevision}
+	if _, err := s.Apply(t.Context(), big); !errors.Is(err, storage.ErrInvalid) || errors.Is(err, storage.ErrUnavailable) {
+		t.Fatalf("Apply of a 1.8 MiB value = %v, want ErrInvalid", err)
 	}
 }
