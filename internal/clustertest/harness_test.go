@@ -253,3 +253,18 @@ func mustClient(t *testing.T, addr, token string) *client.Client {
 	}
 	return cl
 }
+
+// startBoltNode starts a single node on the bolt store, its data directory
+// <cluster dir>/name, and returns it with its admin token.
+func startBoltNode(t *testing.T, c *cluster, i int, name string) (*node, string) {
+	t.Helper()
+	nd := &node{i: i, addr: fmt.Sprintf("http://127.0.0.1:%d", freePort(t)),
+		dataDir: filepath.Join(c.dir, name), log: filepath.Join(c.dir, name+".log")}
+	t.Cleanup(nd.kill)
+	startProcess(t, nd, []string{"serve", "--data-dir", nd.dataDir, "--listen", strings.TrimPrefix(nd.addr, "http://")})
+	tok, err := os.ReadFile(filepath.Join(nd.dataDir, "admin.token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nd, strings.TrimSpace(string(tok))
+}

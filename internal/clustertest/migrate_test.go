@@ -2,7 +2,6 @@ package clustertest
 
 import (
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -19,15 +18,8 @@ import (
 // current version, rotate, and accept the single node's admin token.
 func TestMigrateThenServe(t *testing.T) {
 	c := prepareCluster(t, 2)
-	single := &node{i: 9, addr: fmt.Sprintf("http://127.0.0.1:%d", freePort(t)),
-		dataDir: filepath.Join(c.dir, "single"), log: filepath.Join(c.dir, "single.log")}
-	t.Cleanup(single.kill)
-	startProcess(t, single, []string{"serve", "--data-dir", single.dataDir, "--listen", strings.TrimPrefix(single.addr, "http://")})
-	tok, err := os.ReadFile(filepath.Join(single.dataDir, "admin.token"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.token = strings.TrimSpace(string(tok))
+	single, tok := startBoltNode(t, c, 9, "single")
+	c.token = tok
 	sc := mustClient(t, single.addr, c.token)
 	ctx, cancel := ctxT(t)
 	defer cancel()

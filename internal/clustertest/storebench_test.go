@@ -31,14 +31,7 @@ func TestStoreComparison(t *testing.T) {
 	}
 	rounds, dur := 3, "5s"
 	c := newCluster(t, 1)
-	bolt := &node{i: 1, addr: fmt.Sprintf("http://127.0.0.1:%d", freePort(t)),
-		dataDir: filepath.Join(c.dir, "bolt"), log: filepath.Join(c.dir, "bolt.log")}
-	t.Cleanup(bolt.kill)
-	startProcess(t, bolt, []string{"serve", "--data-dir", bolt.dataDir, "--listen", strings.TrimPrefix(bolt.addr, "http://")})
-	boltTok, err := os.ReadFile(filepath.Join(bolt.dataDir, "admin.token"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	bolt, boltTok := startBoltNode(t, c, 1, "bolt")
 	etcdTokFile := filepath.Join(c.dir, "etcd.token")
 	if err := os.WriteFile(etcdTokFile, []byte(c.token+"\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -47,7 +40,7 @@ func TestStoreComparison(t *testing.T) {
 		name, addr, tokenFile string
 		cl                    *client.Client
 	}{
-		{"bolt", bolt.addr, filepath.Join(bolt.dataDir, "admin.token"), mustClient(t, bolt.addr, strings.TrimSpace(string(boltTok)))},
+		{"bolt", bolt.addr, filepath.Join(bolt.dataDir, "admin.token"), mustClient(t, bolt.addr, boltTok)},
 		{"etcd", c.nodes[0].addr, etcdTokFile, c.client(0)},
 	}
 
