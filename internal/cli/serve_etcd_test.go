@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +22,7 @@ import (
 	"github.com/ron-kms/ron-kms/api"
 	"github.com/ron-kms/ron-kms/client"
 	"github.com/ron-kms/ron-kms/internal/etcdtest"
+	"github.com/ron-kms/ron-kms/internal/logtest"
 	"github.com/ron-kms/ron-kms/internal/server"
 )
 
@@ -35,15 +35,23 @@ type etcdState struct {
 	keys int
 }
 
-func readEtcd(t *testing.T, cl *etcdtest.Cluster) etcdState {
+// etcdClient is a client of cl for a test to look behind the store, and
+// a context to use it under; both end with the test.
+func etcdClient(t *testing.T, cl *etcdtest.Cluster) (*clientv3.Client, context.Context) {
 	t.Helper()
 	cli, err := clientv3.New(clientv3.Config{Endpoints: cl.Endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cli.Close()
+	t.Cleanup(func() { cli.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	t.Cleanup(cancel)
+	return cli, ctx
+}
+
+func readEtcd(t *testing.T, cl *etcdtest.Cluster) etcdState {
+	t.Helper()
+	cli, ctx := etcdClient(t, cl)
 	resp, err := cli.Get(ctx, "\x00", clientv3.WithFromKey())
 	if err != nil {
 		t.Fatal(err)
@@ -57,13 +65,7 @@ func readEtcd(t *testing.T, cl *etcdtest.Cluster) etcdState {
 
 func putEtcd(t *testing.T, cl *etcdtest.Cluster, key, val string) {
 	t.Helper()
-	cli, err := clientv3.New(clientv3.Config{Endpoints: cl.Endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	cli, ctx := etcdClient(t, cl)
 	if _, err := cli.Put(ctx, key, val); err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +140,7 @@ func startServe(t *testing.T, args ...string) string {
 	ln.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
-	var stderr syncBuf
+	var stderr logtest.Buffer
 	go func() {
 		done <- Main(ctx, append([]string{"serve", "--listen", addr}, args...), &bytes.Buffer{}, &stderr)
 	}()
@@ -276,24 +278,6 @@ func TestServeEtcdRefusals(t *testing.T) {
 		startServe(t, "--store", "etcd", "--etcd-endpoints", eps, "--etcd-prefix", "team/prod/",
 			"--kek-file", kek, "--data-dir", node0)
 	})
-}
-
-// syncBuf is a bytes.Buffer safe for a writer and a reader at once.
-type syncBuf struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuf) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuf) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // TestAuditVerifyNodes: `audit verify --data-dir A --data-dir B` checks both

@@ -1,7 +1,6 @@
 package keystore
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ron-kms/ron-kms/internal/logtest"
 	"github.com/ron-kms/ron-kms/internal/seal"
 	"github.com/ron-kms/ron-kms/internal/storage"
 	"github.com/ron-kms/ron-kms/internal/storage/memstore"
@@ -75,7 +75,7 @@ func TestDegradedMode(t *testing.T) {
 	kek := newKEK(t)
 	clock := &fakeClock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
 	ttl := CacheTTL{Soft: 5 * time.Minute, Hard: 10 * time.Minute}
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	a := openHealthKSLog(t, st, kek, clock, ttl, slog.New(slog.NewTextHandler(logs, nil)))
 	other := openKS(t, st.Store, kek) // another node, on the store itself
 
@@ -205,24 +205,6 @@ func TestDegradedMode(t *testing.T) {
 	if strings.Contains(out, k.Name) || strings.Contains(out, k.UUID) {
 		t.Errorf("the health log names a key:\n%s", out)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent use, for logs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestFeedResync: when only the change feed breaks (the store answers), the

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/ron-kms/ron-kms/internal/fsutil"
+	"github.com/ron-kms/ron-kms/internal/logtest"
 )
 
 // TestDataDirMode: an existing data directory that group or others can
@@ -31,7 +32,7 @@ func TestDataDirMode(t *testing.T) {
 		if err := os.Chmod(cfg.DataDir, mode); err != nil { // past the umask
 			t.Fatal(err)
 		}
-		logs := &syncBuffer{}
+		logs := &logtest.Buffer{}
 		srv, err := Open(context.Background(), cfg, slog.New(slog.NewTextHandler(logs, nil)))
 		if err == nil {
 			if cerr := srv.Close(); cerr != nil {

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"crypto"
 	"crypto/ed25519"
@@ -19,13 +18,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ron-kms/ron-kms/api"
 	"github.com/ron-kms/ron-kms/client"
 	"github.com/ron-kms/ron-kms/internal/keystore"
+	"github.com/ron-kms/ron-kms/internal/logtest"
 	"github.com/ron-kms/ron-kms/internal/seal"
 )
 
@@ -35,29 +34,12 @@ type running struct {
 	url    string
 	stop   context.CancelFunc
 	done   chan error
-	logBuf *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logBuf *logtest.Buffer
 }
 
 func start(t *testing.T, cfg Config) *running {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	// Debug level: request lines are logged too, so that every test's log
 	// is checked for what must never be in it.
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
