@@ -61,6 +61,12 @@ func CreateFileAtomic(path string, data []byte) (err error) {
 			return err
 		}
 	}
+	// The temporary name goes before the directory's fsync, so that the one
+	// fsync makes both the new name and the removal durable: removed after
+	// it, a power cut could bring the copy back.
+	if err := os.Remove(tmpName); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
 	return SyncDir(dir)
 }
 
@@ -72,6 +78,34 @@ func SyncDir(dir string) error {
 	}
 	defer d.Close()
 	return d.Sync()
+}
+
+// mkdirAllDurable creates dir and its missing parents with mode 0700 and
+// fsyncs the parent of each directory it created, so that the new
+// directories survive a power cut (a directory's entry is durable only once
+// its parent is synced).
+func mkdirAllDurable(dir string) error {
+	var created []string
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		if _, err := os.Lstat(d); err == nil {
+			break
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		created = append(created, d)
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	for _, d := range created {
+		if err := SyncDir(filepath.Dir(d)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // ErrLooseDirMode reports a directory that group or others can write to.
@@ -95,7 +129,7 @@ var ErrLooseDirMode = errors.New("fsutil: directory is writable by group or othe
 func PrivateDir(dir string) (was fs.FileMode, err error) {
 	fi, err := os.Stat(dir)
 	if errors.Is(err, fs.ErrNotExist) {
-		return 0, os.MkdirAll(dir, 0o700)
+		return 0, mkdirAllDurable(dir)
 	}
 	if err != nil {
 		return 0, err

@@ -20,11 +20,15 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/ron-kms/ron-kms/internal/fsutil"
 	"github.com/ron-kms/ron-kms/internal/storage"
 	"github.com/ron-kms/ron-kms/internal/storage/internal/watch"
 )
@@ -72,6 +76,7 @@ type Store struct {
 // holds the file, Open gives up after one second with an error naming the
 // path and wrapping ErrLocked. Every error wraps storage.ErrUnavailable.
 func Open(path string) (*Store, error) {
+	_, statErr := os.Lstat(path)
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout})
 	if errors.Is(err, bolt.ErrTimeout) {
 		return nil, &lockedError{path: path}
@@ -93,6 +98,15 @@ func Open(path string) (*Store, error) {
 	if err != nil {
 		db.Close()
 		return nil, unavailable(fmt.Errorf("open %s: %w", path, err))
+	}
+	// bbolt syncs the file it creates but not the directory entry that
+	// names it: without this, a power cut could take a new store away with
+	// every write acknowledged in it.
+	if errors.Is(statErr, fs.ErrNotExist) {
+		if err := fsutil.SyncDir(filepath.Dir(path)); err != nil {
+			db.Close()
+			return nil, unavailable(fmt.Errorf("open %s: %w", path, err))
+		}
 	}
 	s := &Store{
 		db: db, path: path,
