@@ -464,3 +464,38 @@ func TestLoneCallIsPlain(t *testing.T) {
 		t.Fatalf("requests %q, want one plain sign", s)
 	}
 }
+
+// TestWithHTTP2: WithHTTP2 speaks h2c to a plain server, with or without
+// an http.Client of the caller's; without it the client speaks HTTP/1.1.
+func TestWithHTTP2(t *testing.T) {
+	s := startServer(t)
+	for _, tc := range []struct {
+		hc   *http.Client
+		opts []Option
+		want int
+	}{
+		{nil, nil, 1},
+		{nil, []Option{WithHTTP2()}, 2},
+		{&http.Client{}, []Option{WithHTTP2()}, 2},
+		{&http.Client{Transport: &http.Transport{}}, []Option{WithHTTP2()}, 2},
+	} {
+		c, err := New(s.url, s.token, tc.hc, tc.opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := c.hc.Get(s.url + "/version")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.ProtoMajor != tc.want {
+			t.Errorf("%d options: %s, want HTTP/%d", len(tc.opts), resp.Proto, tc.want)
+		}
+		if _, err := c.Version(context.Background()); err != nil {
+			t.Error(err)
+		}
+	}
+	if _, err := New(s.url, s.token, &http.Client{Transport: newGate(false)}, WithHTTP2()); err == nil {
+		t.Error("WithHTTP2 took a RoundTripper it cannot configure")
+	}
+}
