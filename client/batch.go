@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -205,7 +206,15 @@ func flightContext[Req, Res any](items []*pending[Req, Res]) (context.Context, *
 
 // send makes the request of a flight and answers its callers.
 func (b *batcher[Req, Res]) send(ctx context.Context, f *flight, items []*pending[Req, Res]) {
-	defer b.release()
+	defer func() {
+		// The callers just answered often call again at once: let them
+		// run and queue before the slot is given up, so that the next
+		// batch carries them rather than the first of them going alone
+		// and the rest queueing behind it. A yield, not a wait: with
+		// nothing else to run it returns at once.
+		runtime.Gosched()
+		b.release()
+	}()
 	defer f.cancel()
 	if len(items) == 1 {
 		res, err := b.kind.one(b.c, ctx, items[0].req)

@@ -21,7 +21,7 @@ type options struct {
 // DefaultBatchRequests is how many sign requests, and separately how many
 // verify requests, a Client with batching keeps in flight at once before
 // it starts to coalesce further calls (see Client.Sign).
-const DefaultBatchRequests = 4
+const DefaultBatchRequests = 2
 
 func defaultOptions() options {
 	return options{batching: true, batchRequests: DefaultBatchRequests}
