@@ -2,6 +2,8 @@ package client
 
 import (
 	"context"
+	"crypto"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"net/http"
@@ -497,5 +499,28 @@ func TestWithHTTP2(t *testing.T) {
 	}
 	if _, err := New(s.url, s.token, &http.Client{Transport: newGate(false)}, WithHTTP2()); err == nil {
 		t.Error("WithHTTP2 took a RoundTripper it cannot configure")
+	}
+}
+
+// TestSignerBatched: a crypto.Signer used from many goroutines at once
+// gives each its own signature, valid under the key's public key.
+func TestSignerBatched(t *testing.T) {
+	f := newFixture(t)
+	on, g := heldClient(t, f.s)
+	s, err := NewSigner(context.Background(), f.off, f.ed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.c = on // made through a client whose requests are not held
+	const n = 16
+	sigs := make([][]byte, n)
+	errs := make([]error, n)
+	inOneBatch(t, g, on.sign, n-1, n, func(i int) {
+		sigs[i], errs[i] = s.Sign(nil, fmt.Appendf(nil, "message %d", i), crypto.Hash(0))
+	})
+	for i := range n {
+		if errs[i] != nil || !ed25519.Verify(s.Public().(ed25519.PublicKey), fmt.Appendf(nil, "message %d", i), sigs[i]) {
+			t.Fatalf("signature %d: %v", i, errs[i])
+		}
 	}
 }
