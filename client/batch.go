@@ -94,6 +94,12 @@ func (f *flight) leave() {
 
 // call is Sign or Verify with batching.
 func (b *batcher[Req, Res]) call(ctx context.Context, req Req) (*Res, error) {
+	if b.acquire() {
+		defer b.release()
+		return b.kind.one(b.c, ctx, req)
+	}
+	// Encoded only to queue: a lone call is encoded once, by the plain
+	// route.
 	enc, err := json.Marshal(req)
 	cost := bytes.Count(enc, []byte(",")) + 2
 	if err != nil || len(enc) > maxItemBytes || cost > maxItemCost {
@@ -101,6 +107,7 @@ func (b *batcher[Req, Res]) call(ctx context.Context, req Req) (*Res, error) {
 	}
 	b.mu.Lock()
 	if b.inflight < b.max {
+		// A slot came free meanwhile (so the queue is empty).
 		b.inflight++
 		b.mu.Unlock()
 		defer b.release()
@@ -135,6 +142,17 @@ func (b *batcher[Req, Res]) call(ctx context.Context, req Req) (*Res, error) {
 		f.leave()
 	}
 	return new(Res), ctx.Err()
+}
+
+// acquire takes a free request slot, if any.
+func (b *batcher[Req, Res]) acquire() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.inflight < b.max {
+		b.inflight++
+		return true
+	}
+	return false
 }
 
 // release ends a request: the queue, if any, goes out as the next one in
