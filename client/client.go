@@ -17,7 +17,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/ron-kms/ron-kms/api"
 )
@@ -72,37 +71,63 @@ type Client struct {
 	base  string
 	token string
 	hc    *http.Client
+	// sign and verify coalesce concurrent calls (batch.go); nil without
+	// batching.
+	sign   *batcher[api.SignRequest, api.SignResponse]
+	verify *batcher[api.VerifyRequest, api.VerifyResponse]
 }
 
 // New returns a client for the server at addr (such as
 // "http://127.0.0.1:9446") that authenticates with token. hc may be nil for a
-// client with a 30 s timeout.
-func New(addr, token string, hc *http.Client) (*Client, error) {
+// client with a 30 s timeout speaking HTTP/1.1 (HTTP/2 with WithHTTP2).
+// By default concurrent Sign and Verify calls are coalesced into batch
+// requests (see Client.Sign); WithoutBatching turns that off.
+func New(addr, token string, hc *http.Client, opts ...Option) (*Client, error) {
 	u, err := url.Parse(addr)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("client: %q is not an http(s) address", addr)
 	}
-	if hc == nil {
-		hc = &http.Client{Timeout: 30 * time.Second}
+	o := defaultOptions()
+	for _, opt := range opts {
+		opt(&o)
 	}
-	return &Client{base: strings.TrimRight(addr, "/"), token: strings.TrimSpace(token), hc: hc}, nil
+	if hc, err = httpClient(hc, o); err != nil {
+		return nil, err
+	}
+	c := &Client{base: strings.TrimRight(addr, "/"), token: strings.TrimSpace(token), hc: hc}
+	if o.batching {
+		c.sign = newBatcher(c, o.batchRequests, signKind)
+		c.verify = newBatcher(c, o.batchRequests, verifyKind)
+	}
+	return c, nil
 }
 
 // do sends one request and decodes a 2xx answer into out.
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
-	var body io.Reader
+	var body []byte
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
 			return fmt.Errorf("client: encoding request: %w", err)
 		}
-		body = bytes.NewReader(b)
+		body = b
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	_, err := c.doBytes(ctx, method, path, body, out)
+	return err
+}
+
+// doBytes sends one request with body (none when nil) and decodes a 2xx
+// answer into out. It returns the answer's X-Request-Id.
+func (c *Client) doBytes(ctx context.Context, method, path string, body []byte, out any) (string, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
 	if err != nil {
-		return fmt.Errorf("client: %w", err)
+		return "", fmt.Errorf("client: %w", err)
 	}
-	if in != nil {
+	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	if c.token != "" {
@@ -110,23 +135,24 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("client: %s %s: %w", method, path, err)
+		return "", fmt.Errorf("client: %s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
+	id := resp.Header.Get("X-Request-Id")
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
-		return fmt.Errorf("client: reading response: %w", err)
+		return id, fmt.Errorf("client: reading response: %w", err)
 	}
 	if resp.StatusCode/100 != 2 {
-		return responseError(resp.StatusCode, b)
+		return id, responseError(resp.StatusCode, b)
 	}
 	if out == nil {
-		return nil
+		return id, nil
 	}
 	if err := json.Unmarshal(b, out); err != nil {
-		return fmt.Errorf("client: decoding response: %w", err)
+		return id, fmt.Errorf("client: decoding response: %w", err)
 	}
-	return nil
+	return id, nil
 }
 
 // responseError is the *Error of a non-2xx answer with body b.

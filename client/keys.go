@@ -67,14 +67,47 @@ func (c *Client) RotateKey(ctx context.Context, name, opID string) (*api.RotateR
 }
 
 // Sign signs a digest or message (scope kms:sign).
+//
+// With batching (the default), concurrent calls are coalesced: while the
+// client's sign requests in flight are at their limit (WithBatchRequests),
+// new calls wait in a queue, and the next request to go carries everything
+// queued (up to api.MaxBatch items) as one /sign/batch. There is no timer:
+// a call that finds a free slot goes at once as a plain /sign. Each caller
+// gets its own answer, the one a /sign would have given; a failed item is
+// an *Error with the code, status and message a /sign would have answered
+// (Hint empty, RequestID that of the batch). A caller whose ctx ends while
+// its item waits withdraws it; once sent, the caller returns ctx.Err() at
+// once and the others' batch goes on. The request of several callers does
+// not carry any caller's context values.
 func (c *Client) Sign(ctx context.Context, req api.SignRequest) (*api.SignResponse, error) {
+	if c.sign != nil {
+		return c.sign.call(ctx, req)
+	}
+	return c.signOne(ctx, req)
+}
+
+func (c *Client) signOne(ctx context.Context, req api.SignRequest) (*api.SignResponse, error) {
 	var out api.SignResponse
 	return &out, c.do(ctx, "POST", "/v1/kms/sign", req, &out)
 }
 
 // Verify checks signatures (scope kms:verify). A wrong signature is
 // OK == false with a nil error.
+//
+// With batching, concurrent calls are coalesced into /verify/batch as Sign
+// coalesces them, for requests with one signature of the kid's own
+// algorithm (the only ones whose details a batch answer determines); other
+// requests go alone. An item the batch did not find valid, or answered
+// from the server's cache, is asked again alone, so that its details (and
+// cache age) are exactly those of a /verify.
 func (c *Client) Verify(ctx context.Context, req api.VerifyRequest) (*api.VerifyResponse, error) {
+	if c.verify != nil && verifyBatchable(req) {
+		return c.verify.call(ctx, req)
+	}
+	return c.verifyOne(ctx, req)
+}
+
+func (c *Client) verifyOne(ctx context.Context, req api.VerifyRequest) (*api.VerifyResponse, error) {
 	var out api.VerifyResponse
 	return &out, c.do(ctx, "POST", "/v1/kms/verify", req, &out)
 }

@@ -14,7 +14,8 @@ import (
 // Signer is a crypto.Signer whose private key stays in ron-kms. It signs
 // with the current version of a key; the public key is that of the version
 // current when the Signer was made, so make a new Signer after a rotation.
-// Safe for concurrent use.
+// Safe for concurrent use; concurrent Sign calls go through Client.Sign and
+// so share batch requests unless the Client was made WithoutBatching.
 type Signer struct {
 	c    *Client
 	name string

@@ -19,9 +19,11 @@ import (
 
 func newBench(cf *clientFlags) *cobra.Command {
 	var (
-		cfg           loadgen.Config
-		mix, kidsFile string
-		raw, asJS     bool
+		cfg                   loadgen.Config
+		mix, kidsFile         string
+		raw, asJS             bool
+		http2, clientBatching bool
+		conns                 int
 	)
 	cmd := &cobra.Command{
 		Use:   "bench [--op OP | --mix OP=W,...] [--alg A] [--duration D] [--concurrency N] [--rate R] [--kids-file F] [--raw]",
@@ -63,6 +65,10 @@ With an http:// address requests go through a lean HTTP/1.1 driver: one
 connection per client, request bytes built once, a small response parser,
 so that the load generator costs little CPU next to the server it measures.
 https:// addresses, or --driver net/http, use Go's net/http instead.
+--http2 sends them over HTTP/2 (h2c, or h2 for https://), every worker's
+requests multiplexed over --conns connections. --client-batching drives
+sign and verify through the Go client package from --concurrency goroutines
+sharing one client, whose automatic batching coalesces their calls.
 
 --raw measures the same operations and algorithms in this process with no
 server (crypto/ed25519, or the project's signature, KEM and AES schemes) on
@@ -85,6 +91,9 @@ encrypt. Keys created by bench stay on the server (tenant "bench", purpose
 					return err
 				}
 				cfg.Op, cfg.Mix = "", m
+			}
+			if err := benchDriver(cmd, &cfg, http2, clientBatching, conns); err != nil {
+				return err
 			}
 			if kidsFile != "" {
 				kids, err := readKIDsFile(kidsFile)
@@ -135,9 +144,29 @@ encrypt. Keys created by bench stay on the server (tenant "bench", purpose
 	f.StringVar(&kidsFile, "kids-file", "", "use the existing keys listed in this file (one kid a line) instead of creating keys")
 	f.StringVar(&cfg.KeySpread, "key-spread", "", "how requests pick keys: round-robin (default) or random (default with --kids-file)")
 	f.StringVar(&cfg.Driver, "driver", "", "HTTP driver: lean (default for http://) or net/http (default for https://)")
+	f.BoolVar(&http2, "http2", false, "send requests over HTTP/2 (h2c for http://), multiplexed over --conns connections")
+	f.IntVar(&conns, "conns", loadgen.DefaultConns, "HTTP/2 connections with --http2")
+	f.BoolVar(&clientBatching, "client-batching", false, "drive sign/verify through the Go client's Sign/Verify with automatic batching")
 	f.BoolVar(&raw, "raw", false, "measure in this process with no server")
 	f.BoolVar(&asJS, "json", false, "print the result as JSON")
 	return cmd
+}
+
+// benchDriver applies --http2, --conns and --client-batching to cfg.
+func benchDriver(cmd *cobra.Command, cfg *loadgen.Config, http2, clientBatching bool, conns int) error {
+	switch {
+	case http2 && clientBatching:
+		return errors.New("--http2 and --client-batching are mutually exclusive")
+	case (http2 || clientBatching) && cmd.Flags().Changed("driver"):
+		return errors.New("--driver cannot be combined with --http2 or --client-batching")
+	case cmd.Flags().Changed("conns") && !http2:
+		return errors.New("--conns needs --http2")
+	case http2:
+		cfg.Driver, cfg.Conns = loadgen.DriverHTTP2, conns
+	case clientBatching:
+		cfg.Driver = loadgen.DriverClient
+	}
+	return nil
 }
 
 // readKIDsFile reads a --kids-file.

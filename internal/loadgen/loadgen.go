@@ -75,9 +75,13 @@ type Config struct {
 	// KeySpread is SpreadRoundRobin or SpreadRandom; default SpreadRandom
 	// with KIDs, SpreadRoundRobin without.
 	KeySpread string
-	// Driver is DriverLean or DriverNetHTTP; default DriverLean for an
-	// http:// address and DriverNetHTTP for https://. Raw mode has none.
+	// Driver is DriverLean, DriverNetHTTP, DriverHTTP2 or DriverClient;
+	// default DriverLean for an http:// address and DriverNetHTTP for
+	// https://. Raw mode has none.
 	Driver string
+	// Conns is the number of HTTP/2 connections of DriverHTTP2 (default
+	// DefaultConns); other drivers take none.
+	Conns int
 	// Tenant and Purpose name the created keys (default "bench", "load").
 	Tenant, Purpose string
 }

@@ -78,6 +78,11 @@ func Prepare(ctx context.Context, t Target, cfg Config) (*Plan, error) {
 	if err := p.target(t); err != nil {
 		return nil, err
 	}
+	if p.driver == DriverClient {
+		if err := checkClientDriver(ops); err != nil {
+			return nil, err
+		}
+	}
 	if p.hc == nil {
 		p.hc = NewHTTPClient(cfg.Concurrency)
 	}
@@ -161,9 +166,16 @@ func (p *Plan) target(t Target) error {
 		if u.Scheme != "http" {
 			return fmt.Errorf("loadgen: the %s driver speaks plain http://, not %s://", DriverLean, u.Scheme)
 		}
-	case DriverNetHTTP:
+	case DriverNetHTTP, DriverClient:
+	case DriverHTTP2:
+		if p.cfg.Conns == 0 {
+			p.cfg.Conns = DefaultConns
+		}
 	default:
-		return fmt.Errorf("loadgen: driver %q: want %s or %s", p.driver, DriverLean, DriverNetHTTP)
+		return fmt.Errorf("loadgen: driver %q: want %s, %s, %s or %s", p.driver, DriverLean, DriverNetHTTP, DriverHTTP2, DriverClient)
+	}
+	if p.cfg.Conns < 0 || (p.cfg.Conns > 0 && p.driver != DriverHTTP2) {
+		return fmt.Errorf("loadgen: connections are a setting of the %s driver", DriverHTTP2)
 	}
 	return nil
 }
@@ -215,17 +227,35 @@ func (p *Plan) Config() Config { return p.cfg }
 func (p *Plan) Run(ctx context.Context, progress Progress) Result {
 	calls := make([]call, len(p.ops))
 	runs := make([]opRun, len(p.ops))
+	var kc *client.Client
+	if p.driver == DriverClient {
+		// The address and token were checked by Prepare.
+		kc, _ = client.New(p.base, p.head.token, p.hc)
+	}
 	for i, o := range p.ops {
-		calls[i] = p.call(o)
+		if kc != nil {
+			calls[i] = o.clientCall(kc)
+		} else {
+			calls[i] = p.call(o)
+		}
 		runs[i] = o.opRun
 	}
 	tr := func() transport { return newWireConn(p.dial) }
-	if p.driver == DriverNetHTTP {
+	var h2 []*http.Client
+	switch p.driver {
+	case DriverNetHTTP:
 		tr = func() transport { return &httpConn{hc: p.hc, base: p.base, token: p.head.token} }
+	case DriverHTTP2:
+		tr, h2 = p.h2Transports()
+	case DriverClient:
+		tr = nil
 	}
 	d := drive(ctx, workload(p.cfg, runs, calls, tr), progress)
-	if p.driver == DriverNetHTTP {
+	if p.driver != DriverLean {
 		p.hc.CloseIdleConnections()
+	}
+	for _, hc := range h2 {
+		hc.CloseIdleConnections()
 	}
 	return p.cfg.result("service", p.driver, runs, p.keys, d)
 }

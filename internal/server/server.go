@@ -311,8 +311,19 @@ func (s *Server) ready(ctx context.Context) []string {
 // Serve serves on ln until ctx ends, then shuts down gracefully: it stops
 // accepting, lets in-flight requests finish (up to ShutdownGrace) and
 // returns.
+//
+// It speaks HTTP/1.1 and HTTP/2: over TLS the client picks one by ALPN
+// ("h2", then "http/1.1"); on a plaintext listener a client that opens with
+// the HTTP/2 preface gets h2c (prior knowledge, RFC 9113 §3.3), any other
+// gets HTTP/1.1 exactly as before. The h2c upgrade dance of RFC 7540 §3.2
+// is not offered. The timeouts and the header cap hold for both.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetHTTP2(true)
+	protocols.SetUnencryptedHTTP2(true)
 	hs := &http.Server{
+		Protocols:         &protocols,
 		Handler:           s.api,
 		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
 		ReadTimeout:       s.cfg.ReadTimeout,
@@ -326,7 +337,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		if err != nil {
 			return fmt.Errorf("server: TLS key pair: %w", err)
 		}
-		hs.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		// The listener is wrapped here rather than by ServeTLS, so ALPN's
+		// list is set here too: h2 first, as ServeTLS would.
+		hs.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12,
+			NextProtos: []string{"h2", "http/1.1"}}
 		ln = tls.NewListener(ln, hs.TLSConfig)
 	}
 	errc := make(chan error, 1)
