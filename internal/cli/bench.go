@@ -22,6 +22,7 @@ func newBench(cf *clientFlags) *cobra.Command {
 		cfg           loadgen.Config
 		mix, kidsFile string
 		raw, asJS     bool
+		fsync         benchFsyncFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "bench [--op OP | --mix OP=W,...] [--alg A] [--duration D] [--concurrency N] [--rate R] [--kids-file F] [--raw]",
@@ -99,7 +100,9 @@ encrypt. Keys created by bench stay on the server (tenant "bench", purpose
 				r   loadgen.Result
 				err error
 			)
-			if raw {
+			if fsync.mode != "" {
+				r, err = fsync.run(ctx, cfg, bar.update)
+			} else if raw {
 				r, err = loadgen.RunRaw(ctx, cfg, bar.update)
 			} else {
 				r, err = benchService(cmd, cf, cfg, bar.update)
@@ -137,6 +140,7 @@ encrypt. Keys created by bench stay on the server (tenant "bench", purpose
 	f.StringVar(&cfg.Driver, "driver", "", "HTTP driver: lean (default for http://) or net/http (default for https://)")
 	f.BoolVar(&raw, "raw", false, "measure in this process with no server")
 	f.BoolVar(&asJS, "json", false, "print the result as JSON")
+	fsync.register(f)
 	return cmd
 }
 
@@ -170,7 +174,10 @@ func benchService(cmd *cobra.Command, cf *clientFlags, cfg loadgen.Config, progr
 	if err != nil {
 		return loadgen.Result{}, err
 	}
-	return p.Run(cmd.Context(), progress), nil
+	stages := startStageScrape(cmd.Context(), hc, cf.address())
+	r := p.Run(cmd.Context(), progress)
+	r.Stages = stages.done(cmd.Context())
+	return r, nil
 }
 
 // printBench writes a result for people: throughput, latency, errors; for a
@@ -187,12 +194,14 @@ func printBench(w io.Writer, r loadgen.Result) error {
 			benchMS(r.Latency.P50), benchMS(r.Latency.P95), benchMS(r.Latency.P99), benchMS(r.Latency.Max), r.Latency.Count,
 			benchErrors(r.Errors))
 	}
-	if err != nil || r.TargetRate == 0 {
+	if err == nil && r.TargetRate != 0 {
+		_, err = fmt.Fprintf(w, "rate: target %.0f req/s, achieved %.0f req/s, %d due but not sent\n",
+			r.TargetRate, r.AchievedRate, r.Missed)
+	}
+	if err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(w, "rate: target %.0f req/s, achieved %.0f req/s, %d due but not sent\n",
-		r.TargetRate, r.AchievedRate, r.Missed)
-	return err
+	return printStages(w, r.Stages)
 }
 
 // printBenchMix writes a mix's result: a header, a table with a row per

@@ -141,6 +141,11 @@ type Result struct {
 	Missed       int64   `json:"missed"`
 	// PerOp maps each operation of the run to its own figures.
 	PerOp map[string]OpResult `json:"per_op"`
+	// Stages is what the run's requests spent in each stage inside the
+	// server, from its /metrics before and after the run (see
+	// StagesBetween); absent in raw mode or when the server has no
+	// stage histogram.
+	Stages []StageLatency `json:"stages,omitempty"`
 }
 
 // OpResult is what a run measured of one of its operations, with the same
