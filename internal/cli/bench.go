@@ -184,6 +184,9 @@ func benchService(cmd *cobra.Command, cf *clientFlags, cfg loadgen.Config, progr
 // mix, a line per operation and the total; for a paced run, the rates.
 func printBench(w io.Writer, r loadgen.Result) error {
 	var err error
+	if r.Mode == loadgen.ModeFsync {
+		return printFsync(w, r)
+	}
 	if len(r.Mix) > 0 {
 		err = printBenchMix(w, r)
 	} else {

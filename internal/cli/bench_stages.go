@@ -69,3 +69,14 @@ func printStages(w io.Writer, st []loadgen.StageLatency) error {
 	}
 	return tw.Flush()
 }
+
+// printFsync writes the result of bench --fsync.
+func printFsync(w io.Writer, r loadgen.Result) error {
+	_, err := fmt.Fprintf(w, "fsync %s: %.0f syncs/s of %d B (%d in %.2fs)\nlatency: p50 %s  p95 %s  p99 %s  max %s\n",
+		r.Op, r.OpsPerSec, r.PayloadBytes, r.Requests, r.Elapsed.Seconds(),
+		benchMS(r.Latency.P50), benchMS(r.Latency.P95), benchMS(r.Latency.P99), benchMS(r.Latency.Max))
+	if err == nil && r.TargetRate != 0 {
+		_, err = fmt.Fprintf(w, "rate: target %.0f syncs/s, achieved %.0f syncs/s\n", r.TargetRate, r.AchievedRate)
+	}
+	return err
+}

@@ -28,6 +28,9 @@ type FsyncConfig struct {
 	Rate     float64       // syncs per second; 0: back to back
 }
 
+// ModeFsync is the Mode of a RunFsync result.
+const ModeFsync = "fsync"
+
 // DefaultFsyncBytes is a group commit of about 32 audit records.
 const DefaultFsyncBytes = 9600
 
@@ -37,7 +40,7 @@ const fsyncFileBytes = 64 << 20
 
 // RunFsync writes cfg.Bytes and syncs, one goroutine, for cfg.Duration,
 // and reports each sync's latency (write included) as a Result of mode
-// "fsync" with Op the mode: a baseline for the audit wait of a service run
+// ModeFsync with Op the mode: a baseline for the audit wait of a service run
 // on the same machine. The scratch file is removed at the end.
 func RunFsync(ctx context.Context, cfg FsyncConfig, progress Progress) (Result, error) {
 	if cfg.Bytes <= 0 {
@@ -131,7 +134,7 @@ func RunFsync(ctx context.Context, cfg FsyncConfig, progress Progress) (Result, 
 	elapsed := time.Since(start)
 	n := int64(len(samples))
 	lat := Percentiles(samples)
-	r := Result{Mode: "fsync", Op: cfg.Mode, PayloadBytes: cfg.Bytes, Concurrency: 1, Elapsed: elapsed,
+	r := Result{Mode: ModeFsync, Op: cfg.Mode, PayloadBytes: cfg.Bytes, Concurrency: 1, Elapsed: elapsed,
 		Requests: n, Items: n, OpsPerSec: float64(n) / elapsed.Seconds(), RequestsPerSec: float64(n) / elapsed.Seconds(),
 		Latency: lat, Errors: map[string]int64{}, TargetRate: cfg.Rate, AchievedRate: float64(n) / elapsed.Seconds(),
 		PerOp: map[string]OpResult{cfg.Mode: {PayloadBytes: cfg.Bytes, Requests: n, Items: n,
