@@ -128,7 +128,7 @@ func (t *tailer) read(skip int) (int, error) {
 		return 0, err
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.NewSectionReader(f, t.off, 1<<62))
+	data, err := readToPadding(f, t.off)
 	if err != nil {
 		return 0, err
 	}
@@ -164,6 +164,25 @@ func (t *tailer) read(skip int) (int, error) {
 		}
 	}
 	return len(lines), nil
+}
+
+// readToPadding reads f from off to its end or to the first NUL (a v2
+// file's padding: no need to read megabytes of zeros at every poll), in
+// chunks.
+func readToPadding(f *os.File, off int64) ([]byte, error) {
+	var data []byte
+	chunk := make([]byte, 256<<10)
+	for {
+		n, err := f.ReadAt(chunk, off)
+		data = append(data, chunk[:n]...)
+		off += int64(n)
+		if bytes.IndexByte(chunk[:n], 0) >= 0 || errors.Is(err, io.EOF) {
+			return data, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
 }
 
 // completeLines splits data into lines without their "\n", leaving out an
