@@ -106,9 +106,11 @@ type OpenInfo struct {
 	Hash [HashSize]byte // its hash
 	// LastCheckpoint is the last checkpoint of the previous run, nil for a new log.
 	LastCheckpoint *Checkpoint
-	// TornFile and TornBytes name an incomplete last line that Open cut off:
-	// the previous run crashed while writing it. It was never acknowledged
-	// (an fsync precedes every acknowledgement), so no record is lost.
+	// TornFile and TornBytes name what Open cut off after the last
+	// complete line: an incomplete line and, in a v2 file, the remains of
+	// a torn write after the padding's first zero. The previous run crashed
+	// while writing them. They were never acknowledged (a sync precedes
+	// every acknowledgement), so no record is lost.
 	TornFile  string
 	TornBytes int
 	// Rollback is set when the store generation at Open was below
@@ -123,7 +125,7 @@ type Stats struct {
 	Records     uint64 // records made durable
 	Checkpoints uint64 // checkpoints made durable
 	Batches     uint64 // writes of one or more lines, each followed by an fsync
-	Fsyncs      uint64 // every fsync: files (batches, repairs) and directories
+	Fsyncs      uint64 // every sync: fsyncs and fdatasyncs of files (batches, repairs, new files) and fsyncs of directories
 }
 
 // Log is an open, append-only audit log: a hash chain of records with signed
@@ -439,7 +441,7 @@ func (l *Log) extend(end int64) error {
 }
 
 // Append adds r to the log and returns once it is durable (written and
-// fsynced), sharing the fsync with every record appended meanwhile (group
+// synced), sharing the sync with every record appended meanwhile (group
 // commit). Seq, Prev and Hash are assigned; see Record. An error wrapping
 // ErrUnavailable means the record is not in the log and the operation must
 // fail; ErrInvalidRecord means a bug in the caller. If ctx ends first, Append

@@ -54,9 +54,10 @@ type Report struct {
 	// the order they first appear; none for a log written without a node
 	// id. One node's log normally has one; more mean its --node-id changed.
 	Nodes []string
-	// TornBytes counts the bytes of an incomplete last line at the end of the
-	// last file (a crash mid-write; never acknowledged, so never part of the
-	// log; Open removes it).
+	// TornBytes counts the bytes after the last complete line of the last
+	// file that are not padding: an incomplete line, and in a v2 file the
+	// remains of a torn write past the first zero (a crash mid-write; never
+	// acknowledged, so never part of the log; Open removes them).
 	TornBytes int
 	// Warnings describe what is not an error but deserves a look: a log not
 	// closed cleanly, a torn last line, a store generation that went down.
