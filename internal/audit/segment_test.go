@@ -361,3 +361,38 @@ func tailSeqs(t testing.TB, dir string, n int) []uint64 {
 	}
 	return seqs
 }
+
+// countingFile counts a file's syncs by kind.
+type countingFile struct {
+	logFile
+	syncs, datasyncs *int
+}
+
+func (f *countingFile) Sync() error     { *f.syncs++; return f.logFile.Sync() }
+func (f *countingFile) Datasync() error { *f.datasyncs++; return f.logFile.Datasync() }
+
+// TestSegmentSyncKinds: a batch written into zero-filled space is made
+// durable with an fdatasync; one that needed the file extended, with a full
+// fsync; a new file is fsynced once before any record goes in.
+func TestSegmentSyncKinds(t *testing.T) {
+	dir := t.TempDir()
+	var syncs, datasyncs int
+	opts := testOptions()
+	opts.PreallocBytes = 8 << 10
+	opts.wrapFile = func(f logFile) logFile { return &countingFile{f, &syncs, &datasyncs} }
+	l := mustOpen(t, dir, opts)
+	defer l.Close()
+	// Open: the new file's fsync, then the open checkpoint's fdatasync.
+	if syncs != 1 || datasyncs != 1 {
+		t.Fatalf("after Open: %d fsyncs, %d fdatasyncs; want 1 and 1", syncs, datasyncs)
+	}
+	appendN(t, l, 0, 5) // ≈ 2 KB: within the first 8 KB
+	if syncs != 1 || datasyncs != 6 {
+		t.Fatalf("after 5 appends: %d fsyncs, %d fdatasyncs; want 1 and 6", syncs, datasyncs)
+	}
+	before := datasyncs
+	appendN(t, l, 5, 20) // crosses 8 KB once
+	if syncs != 2 || datasyncs != before+19 {
+		t.Fatalf("after 20 more: %d fsyncs, %d fdatasyncs; want 2 and %d", syncs, datasyncs, before+19)
+	}
+}
