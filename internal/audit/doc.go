@@ -8,8 +8,26 @@
 // files audit-000001.log, audit-000002.log, ... (mode 0600), each of lines of
 // canonical JSON ended by "\n". A new file is started when the current one
 // reaches Options.MaxFileBytes; the chain simply goes on (the first record of
-// a file has as prev the hash of the last record of the one before). A file's
-// creation is made durable by an fsync of the directory.
+// a file has as prev the hash of the last record of the one before).
+//
+// A file is in one of two segment formats, and a log may hold both; every
+// reader (Open, Verify, Tail) reads both:
+//
+//   - v1 (every file written before v2 existed): the lines and nothing else.
+//   - v2 (every file written since): the header line
+//     "ron-kms audit segment v2\n", the lines, then zero bytes up to the
+//     file's size. The writer zero-fills a file ahead of its records
+//     (Options.PreallocBytes at a time, up to MaxFileBytes), so appending
+//     changes neither the file's size nor its blocks. A line never holds a
+//     NUL byte (canonical JSON escapes control characters), so the lines
+//     end at the first NUL after the header. A file that starts with
+//     "ron-kms audit segment " but not with the v2 header is of a newer
+//     format and is refused.
+//
+// Header lines are counted as line 1 of a file in every line number the
+// package reports. A log whose last file is v1 is continued in a new v2
+// file; v1 files are never written again (but for Open cutting off a torn
+// last line).
 //
 // # Records
 //
@@ -57,12 +75,22 @@
 //
 // # Durability
 //
-// Append returns only after its record is written and fsynced. One writer
+// Append returns only after its record is written and durable. One writer
 // goroutine takes every pending record, writes them in one write and one
-// fsync, and answers them all (group commit). If the write or fsync fails,
-// every record of that batch fails with ErrUnavailable, the file is cut back
-// to its last durable length before the next write, and Healthy reports the
-// failure until a write succeeds again. Nothing is acknowledged that is not
-// durable, so an incomplete last line found by Open (a crash mid-write) was
-// never acknowledged: Open cuts it off and says so in Info and in its log.
+// sync, and answers them all (group commit). The sync is an fdatasync: the
+// records land in the zero-filled part of the file, whose size and blocks
+// were made durable before any record went there. Creating a file writes
+// its header and zeros, fsyncs the file and then the directory (its name),
+// all before the first record in it is written; zero-filling further ahead
+// is followed by a full fsync instead of the next fdatasync.
+//
+// If the write or sync fails, every record of that batch fails with
+// ErrUnavailable, the file is cut back to its last durable length before
+// the next write (and zero-filled again), and Healthy reports the failure
+// until a write succeeds again. Nothing is acknowledged that is not
+// durable, so what Open finds after the last complete line of the last
+// file (an incomplete line, or in v2 also the remains of a torn write
+// beyond the first zero) was never acknowledged: Open cuts the file back to
+// that line and says so in Info and in its log. The same in any other file,
+// or a file missing, is an error.
 package audit

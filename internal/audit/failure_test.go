@@ -33,6 +33,13 @@ func (f *faultyFile) Sync() error {
 	return f.logFile.Sync()
 }
 
+func (f *faultyFile) Datasync() error {
+	if f.failSync.Load() {
+		return errInjected
+	}
+	return f.logFile.Datasync()
+}
+
 func faultyOptions(failWrite, failSync *atomic.Bool) Options {
 	opts := testOptions()
 	opts.wrapFile = func(f logFile) logFile { return &faultyFile{f, failWrite, failSync} }

@@ -71,11 +71,10 @@ func listFiles(dir string) ([]int, error) {
 type logFile interface {
 	WriteAt(b []byte, off int64) (int, error)
 	Sync() error
+	Datasync() error // fdatasync: data only, for writes that change neither size nor block map
 	Truncate(size int64) error
 	Close() error
 }
-
-var _ logFile = (*os.File)(nil)
 
 // syncDir fsyncs a directory, making a file created in it durable.
 func syncDir(dir string) error {

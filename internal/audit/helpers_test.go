@@ -1,7 +1,6 @@
 package audit
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/ed25519"
@@ -78,7 +77,9 @@ type logLine struct {
 	cp   *Checkpoint
 }
 
-// readLog returns every complete line of the log in dir, in order.
+// readLog returns every complete line of the log in dir, in order, the
+// way the package reads them: without a v2 header, up to the padding. An
+// incomplete last line is returned too, as if it were complete.
 func readLog(t testing.TB, dir string) []logLine {
 	t.Helper()
 	ns, err := listFiles(dir)
@@ -87,24 +88,30 @@ func readLog(t testing.TB, dir string) []logLine {
 	}
 	var out []logLine
 	for _, n := range ns {
-		f, err := os.Open(filepath.Join(dir, FileName(n)))
+		data, err := os.ReadFile(filepath.Join(dir, FileName(n)))
 		if err != nil {
 			t.Fatal(err)
 		}
-		sc := bufio.NewScanner(f)
-		sc.Buffer(nil, 1<<20)
-		for ln := 1; sc.Scan(); ln++ {
-			ll := logLine{file: FileName(n), line: ln, text: bytes.Clone(sc.Bytes())}
+		seg, err := parseSegment(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seg.end > seg.complete {
+			seg.complete = seg.end
+			data = append(data[:seg.end:seg.end], '\n')
+		}
+		seg.lines(data, func(ln int, b []byte) error {
+			ll := logLine{file: FileName(n), line: ln, text: bytes.Clone(b)}
 			ll.rec, ll.cp, _ = parseLine(ll.text)
 			out = append(out, ll)
-		}
-		f.Close()
+			return nil
+		})
 	}
 	return out
 }
 
 // writeLog writes lines back as the log in dir, replacing its files, each
-// line to the file it names.
+// line to the file it names, each file in format v2 without padding.
 func writeLog(t testing.TB, dir string, lines []logLine) {
 	t.Helper()
 	ns, _ := listFiles(dir)
@@ -113,6 +120,9 @@ func writeLog(t testing.TB, dir string, lines []logLine) {
 	}
 	files := map[string][]byte{}
 	for _, l := range lines {
+		if files[l.file] == nil {
+			files[l.file] = []byte(segmentHeader)
+		}
 		files[l.file] = append(append(files[l.file], l.text...), '\n')
 	}
 	for name, b := range files {

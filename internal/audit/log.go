@@ -60,6 +60,10 @@ type Options struct {
 	// default DefaultMaxFileBytes. A file exceeds it by at most one
 	// checkpoint line, or holds a single longer record.
 	MaxFileBytes int64
+	// PreallocBytes is how far ahead of its records a file is zero-filled
+	// (and fsynced), at most up to MaxFileBytes: appends into the zeros need
+	// only an fdatasync. Default DefaultPreallocBytes.
+	PreallocBytes int64
 	// MaxBatch caps the records written with one fsync; default
 	// DefaultMaxBatch.
 	MaxBatch int
@@ -102,9 +106,11 @@ type OpenInfo struct {
 	Hash [HashSize]byte // its hash
 	// LastCheckpoint is the last checkpoint of the previous run, nil for a new log.
 	LastCheckpoint *Checkpoint
-	// TornFile and TornBytes name an incomplete last line that Open cut off:
-	// the previous run crashed while writing it. It was never acknowledged
-	// (an fsync precedes every acknowledgement), so no record is lost.
+	// TornFile and TornBytes name what Open cut off after the last
+	// complete line: an incomplete line and, in a v2 file, the remains of
+	// a torn write after the padding's first zero. The previous run crashed
+	// while writing them. They were never acknowledged (a sync precedes
+	// every acknowledgement), so no record is lost.
 	TornFile  string
 	TornBytes int
 	// Rollback is set when the store generation at Open was below
@@ -119,7 +125,7 @@ type Stats struct {
 	Records     uint64 // records made durable
 	Checkpoints uint64 // checkpoints made durable
 	Batches     uint64 // writes of one or more lines, each followed by an fsync
-	Fsyncs      uint64 // every fsync: files (batches, repairs) and directories
+	Fsyncs      uint64 // every sync: fsyncs and fdatasyncs of files (batches, repairs, new files) and fsyncs of directories
 }
 
 // Log is an open, append-only audit log: a hash chain of records with signed
@@ -133,6 +139,7 @@ type Log struct {
 	accept   bool
 	every    uint64
 	maxFile  int64
+	prealloc int64
 	maxBatch int
 	retry    time.Duration
 	log      *slog.Logger
@@ -157,6 +164,8 @@ type Log struct {
 	f       logFile
 	fileN   int
 	off     int64 // bytes of f that are durable and belong to the log
+	alloc   int64 // f is zero-filled (and that is durable) from off up to alloc
+	grown   bool  // f's size changed since its last sync: the next must be a full fsync
 	dirty   bool  // f may hold bytes past off (a write or fsync failed)
 	failure error // why the last write failed; nil when healthy
 	floor   uint64
@@ -201,6 +210,7 @@ func Open(dir string, opts Options) (*Log, error) {
 		accept:   opts.AcceptRollback,
 		every:    uint64(orDefault(opts.CheckpointEvery, DefaultCheckpointEvery)),
 		maxFile:  orDefault(opts.MaxFileBytes, DefaultMaxFileBytes),
+		prealloc: orDefault(opts.PreallocBytes, DefaultPreallocBytes),
 		maxBatch: orDefault(opts.MaxBatch, DefaultMaxBatch),
 		retry:    orDefault(opts.RetryInterval, DefaultRetryInterval),
 		log:      opts.Logger,
@@ -262,14 +272,21 @@ func (l *Log) load() error {
 	}
 	// Start at the newest file holding a checkpoint, or at the first file.
 	datas := make(map[int][]byte)
+	segs := make(map[int]segment)
 	k := len(ns) - 1
 	for ; k >= 0; k-- {
-		b, err := os.ReadFile(filepath.Join(l.dir, FileName(ns[k])))
+		name := FileName(ns[k])
+		b, err := os.ReadFile(filepath.Join(l.dir, name))
 		if err != nil {
 			return err
 		}
-		datas[ns[k]] = b
-		if bytes.HasPrefix(b, []byte(`{"checkpoint":`)) || bytes.Contains(b, []byte("\n{\"checkpoint\":")) {
+		seg, err := parseSegment(b)
+		if err != nil {
+			return fmt.Errorf("audit: %s: %w", name, err)
+		}
+		datas[ns[k]], segs[ns[k]] = b, seg
+		body := b[seg.start:seg.complete]
+		if bytes.HasPrefix(body, []byte(`{"checkpoint":`)) || bytes.Contains(body, []byte("\n{\"checkpoint\":")) {
 			break
 		}
 	}
@@ -281,28 +298,51 @@ func (l *Log) load() error {
 	}
 	c := newChain(l.key.Public().(ed25519.PublicKey), k == 0 && ns[0] == 1)
 	for i := k; i < len(ns); i++ {
-		if err := c.scanFile(FileName(ns[i]), datas[ns[i]], i == len(ns)-1); err != nil {
+		if err := c.scanSegment(FileName(ns[i]), datas[ns[i]], segs[ns[i]], i == len(ns)-1); err != nil {
 			return fmt.Errorf("audit: the end of the log does not verify (see `ron-kms audit verify`): %w", err)
 		}
 	}
 	last := ns[len(ns)-1]
-	size := int64(len(datas[last]))
+	seg := segs[last]
 	f, err := l.openFile(last, os.O_RDWR, 0)
 	if err != nil {
 		return err
 	}
-	l.f, l.fileN, l.off = f, last, size
-	if c.torn > 0 {
-		l.off = size - int64(c.torn)
+	l.f, l.fileN, l.off = f, last, int64(seg.complete)
+	l.alloc = l.off
+	if torn := seg.torn(); torn > 0 {
+		// Cut the file back to its last complete line. In v2 whatever a
+		// torn write left (after the padding's first zero as well) goes
+		// too; the next write zero-fills the file again.
 		if err := l.f.Truncate(l.off); err != nil {
 			return err
 		}
 		if err := l.sync(); err != nil {
 			return err
 		}
-		l.info.TornFile, l.info.TornBytes = FileName(last), c.torn
+		l.info.TornFile, l.info.TornBytes = FileName(last), torn
 		l.log.Warn("audit: cut off an incomplete last line left by a crash; it was never acknowledged",
-			"file", FileName(last), "bytes", c.torn, "after_seq", c.seq)
+			"file", FileName(last), "bytes", torn, "after_seq", c.seq)
+	} else if seg.version == 2 {
+		l.alloc = int64(len(datas[last]))
+	}
+	switch {
+	case seg.complete == 0:
+		// No line at all: an empty v1 file or a v2 file whose creation
+		// did not complete. Write it anew, as v2.
+		l.f.Close()
+		l.f = nil
+		if err := os.Remove(filepath.Join(l.dir, FileName(last))); err != nil {
+			return err
+		}
+		if err := l.createFile(last); err != nil {
+			return err
+		}
+	case seg.version == 1:
+		// The log goes on in a new v2 file; the v1 file stays as it is.
+		if err := l.createFile(last + 1); err != nil {
+			return err
+		}
 	}
 	l.st = state{seq: c.seq, hash: c.hash, cpN: c.cpN, since: c.since}
 	l.dur = l.st
@@ -326,19 +366,35 @@ func (l *Log) openFile(n int, flag int, perm os.FileMode) (logFile, error) {
 		return nil, err
 	}
 	if l.wrapFile != nil {
-		return l.wrapFile(f), nil
+		return l.wrapFile(osFile{f}), nil
 	}
-	return f, nil
+	return osFile{f}, nil
 }
 
-// createFile creates file n (0600), makes its name durable and switches to it.
+// createFile creates file n (0600) in format v2: the header, zero-filled
+// up to PreallocBytes (at most MaxFileBytes). It fsyncs the file (its size
+// and blocks) and the directory (its name) before switching to it, so that
+// the first record written into it needs only an fdatasync.
 func (l *Log) createFile(n int) error {
 	f, err := l.openFile(n, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
 	}
-	l.nFsyncs.Add(1)
-	if err := syncDir(l.dir); err != nil {
+	hdr := int64(len(segmentHeader))
+	alloc := max(min(l.prealloc, l.maxFile), hdr)
+	_, err = f.WriteAt([]byte(segmentHeader), 0)
+	if err == nil {
+		err = writeZeros(f, hdr, alloc-hdr)
+	}
+	if err == nil {
+		l.nFsyncs.Add(1)
+		err = f.Sync()
+	}
+	if err == nil {
+		l.nFsyncs.Add(1)
+		err = syncDir(l.dir)
+	}
+	if err != nil {
 		f.Close()
 		os.Remove(filepath.Join(l.dir, FileName(n)))
 		return err
@@ -348,17 +404,44 @@ func (l *Log) createFile(n int) error {
 			l.log.Warn("audit: closing a full log file", "file", FileName(l.fileN), "err", err)
 		}
 	}
-	l.f, l.fileN, l.off = f, n, 0
+	l.f, l.fileN, l.off, l.alloc, l.grown = f, n, hdr, alloc, false
 	return nil
 }
 
+// sync fsyncs the current file.
 func (l *Log) sync() error {
 	l.nFsyncs.Add(1)
-	return l.f.Sync()
+	if err := l.f.Sync(); err != nil {
+		return err
+	}
+	l.grown = false
+	return nil
+}
+
+// datasync makes what was written into the file's zero-filled part
+// durable: an fdatasync, or a full fsync if the file grew since the last.
+func (l *Log) datasync() error {
+	if l.grown {
+		return l.sync()
+	}
+	l.nFsyncs.Add(1)
+	return l.f.Datasync()
+}
+
+// extend zero-fills the file from alloc to at least end: PreallocBytes
+// more, at most up to MaxFileBytes, or exactly to end if that is further.
+// The next sync is then a full fsync.
+func (l *Log) extend(end int64) error {
+	to := max(min(l.alloc+l.prealloc, l.maxFile), end)
+	if err := writeZeros(l.f, l.alloc, to-l.alloc); err != nil {
+		return err
+	}
+	l.alloc, l.grown = to, true
+	return nil
 }
 
 // Append adds r to the log and returns once it is durable (written and
-// fsynced), sharing the fsync with every record appended meanwhile (group
+// synced), sharing the sync with every record appended meanwhile (group
 // commit). Seq, Prev and Hash are assigned; see Record. An error wrapping
 // ErrUnavailable means the record is not in the log and the operation must
 // fail; ErrInvalidRecord means a bug in the caller. If ctx ends first, Append
@@ -559,6 +642,7 @@ func (l *Log) commit(batch []*request, reason string) (err error) {
 		if err := l.f.Truncate(l.off); err != nil {
 			return fmt.Errorf("%w: truncating %s: %w", ErrUnavailable, FileName(l.fileN), err)
 		}
+		l.alloc = l.off // the next write zero-fills again
 		if err := l.sync(); err != nil {
 			return fmt.Errorf("%w: fsync %s: %w", ErrUnavailable, FileName(l.fileN), err)
 		}
@@ -572,7 +656,7 @@ func (l *Log) commit(batch []*request, reason string) (err error) {
 			r.Seq, r.Prev, r.Node = l.st.seq+1, l.st.hash, l.node
 			mark := len(buf)
 			buf, l.scratch = r.seal(buf, l.scratch)
-			if l.off+int64(mark) > 0 && l.off+int64(len(buf)) > l.maxFile {
+			if l.off+int64(mark) > int64(len(segmentHeader)) && l.off+int64(len(buf)) > l.maxFile {
 				if err := l.flush(buf[:mark]); err != nil {
 					return err
 				}
@@ -620,17 +704,24 @@ func (l *Log) appendCheckpoint(buf []byte, reason string) []byte {
 	return cp.appendLine(buf)
 }
 
-// flush writes buf at the end of the file and fsyncs it.
+// flush writes buf at the end of the file's records, into its zero-filled
+// part (extended first if buf does not fit), and makes it durable.
 func (l *Log) flush(buf []byte) error {
 	if len(buf) == 0 {
 		return nil
 	}
 	name := FileName(l.fileN)
+	if end := l.off + int64(len(buf)); end > l.alloc {
+		if err := l.extend(end); err != nil {
+			l.dirty = true
+			return fmt.Errorf("%w: zero-filling %s: %w", ErrUnavailable, name, err)
+		}
+	}
 	if _, err := l.f.WriteAt(buf, l.off); err != nil {
 		l.dirty = true
 		return fmt.Errorf("%w: writing %s: %w", ErrUnavailable, name, err)
 	}
-	if err := l.sync(); err != nil {
+	if err := l.datasync(); err != nil {
 		l.dirty = true
 		return fmt.Errorf("%w: fsync %s: %w", ErrUnavailable, name, err)
 	}

@@ -49,7 +49,11 @@ func Tail(ctx context.Context, dir string, n int, follow bool, poll time.Duratio
 			if err != nil {
 				return err
 			}
-			lines := completeLines(data)
+			seg, err := parseSegment(data)
+			if err != nil {
+				return fmt.Errorf("audit: %s: %w", FileName(ns[k]), err)
+			}
+			lines := completeLines(data[seg.start:seg.complete])
 			start, skip = k, 0
 			for i := len(lines) - 1; i >= 0; i-- {
 				if bytes.HasPrefix(lines[i], []byte(`{"checkpoint":`)) {
@@ -113,7 +117,8 @@ type tailer struct {
 }
 
 // read passes the complete lines of the current file after t.off to fn,
-// skipping the first skip of them.
+// skipping the first skip of them. At t.off 0 it first passes over a v2
+// header (once complete); in a v2 file it stops at the zero padding.
 func (t *tailer) read(skip int) (int, error) {
 	f, err := os.Open(filepath.Join(t.dir, FileName(t.file)))
 	if errors.Is(err, fs.ErrNotExist) {
@@ -123,9 +128,25 @@ func (t *tailer) read(skip int) (int, error) {
 		return 0, err
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.NewSectionReader(f, t.off, 1<<62))
+	data, err := readToPadding(f, t.off)
 	if err != nil {
 		return 0, err
+	}
+	if t.off == 0 {
+		seg, err := parseSegment(data)
+		if err != nil {
+			return 0, fmt.Errorf("audit: %s: %w", FileName(t.file), err)
+		}
+		if seg.headerTorn {
+			return 0, nil // being created
+		}
+		if seg.version == 2 {
+			t.off, t.line = int64(seg.start), 1
+			data = data[seg.start:]
+		}
+	}
+	if i := bytes.IndexByte(data, 0); i >= 0 {
+		data = data[:i] // the padding (lines never hold a NUL)
 	}
 	lines := completeLines(data)
 	for i, ln := range lines {
@@ -143,6 +164,25 @@ func (t *tailer) read(skip int) (int, error) {
 		}
 	}
 	return len(lines), nil
+}
+
+// readToPadding reads f from off to its end or to the first NUL (a v2
+// file's padding: no need to read megabytes of zeros at every poll), in
+// chunks.
+func readToPadding(f *os.File, off int64) ([]byte, error) {
+	var data []byte
+	chunk := make([]byte, 256<<10)
+	for {
+		n, err := f.ReadAt(chunk, off)
+		data = append(data, chunk[:n]...)
+		off += int64(n)
+		if bytes.IndexByte(chunk[:n], 0) >= 0 || errors.Is(err, io.EOF) {
+			return data, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
 }
 
 // completeLines splits data into lines without their "\n", leaving out an

@@ -136,7 +136,8 @@ func TestTamper(t *testing.T) {
 		{"truncate a file mid-line", func(t *testing.T, dir string, lines []logLine) want {
 			path := filepath.Join(dir, FileName(3))
 			b, _ := os.ReadFile(path)
-			os.WriteFile(path, b[:len(b)-50], 0o600)
+			seg, _ := parseSegment(b)
+			os.WriteFile(path, b[:seg.complete-50], 0o600) // mid-line, the padding gone too
 			var last logLine
 			for _, l := range lines {
 				if l.file == FileName(3) {
@@ -176,7 +177,7 @@ func TestTamper(t *testing.T) {
 			} else {
 				seq = first.cp.Seq
 			}
-			return want{FileName(4), 1, seq, ""}
+			return want{FileName(4), 2, seq, ""} // line 1 is the v2 header
 		}},
 		{"delete a middle file", func(t *testing.T, dir string, lines []logLine) want {
 			os.Remove(filepath.Join(dir, FileName(3)))
@@ -203,7 +204,7 @@ func TestTamper(t *testing.T) {
 		}},
 		{"drop the first checkpoint", func(t *testing.T, dir string, lines []logLine) want {
 			writeLog(t, dir, lines[1:])
-			return want{FileName(1), 1, 1, "before the first checkpoint"}
+			return want{FileName(1), 2, 1, "before the first checkpoint"}
 		}},
 		{"drop the close checkpoint of a restart", func(t *testing.T, dir string, lines []logLine) want {
 			i := findSeq(t, lines, 55) + 1
@@ -216,7 +217,7 @@ func TestTamper(t *testing.T) {
 			return want{f, l, 55, "a checkpoint is missing or out of place"}
 		}},
 		{"verify with another audit key", func(t *testing.T, dir string, lines []logLine) want {
-			return want{FileName(1), 1, 0, "signature does not verify"}
+			return want{FileName(1), 2, 0, "signature does not verify"}
 		}},
 		{"re-sign with another audit key", func(t *testing.T, dir string, lines []logLine) want {
 			other := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{9}, 32))
@@ -227,7 +228,7 @@ func TestTamper(t *testing.T) {
 				}
 			}
 			writeLog(t, dir, lines)
-			return want{FileName(1), 1, 0, "signature does not verify"}
+			return want{FileName(1), 2, 0, "signature does not verify"}
 		}},
 		{"move a checkpoint", func(t *testing.T, dir string, lines []logLine) want {
 			i := findSeq(t, lines, 30)

@@ -1,7 +1,6 @@
 package audit
 
 import (
-	"bytes"
 	"crypto/ed25519"
 	"errors"
 	"fmt"
@@ -55,9 +54,10 @@ type Report struct {
 	// the order they first appear; none for a log written without a node
 	// id. One node's log normally has one; more mean its --node-id changed.
 	Nodes []string
-	// TornBytes counts the bytes of an incomplete last line at the end of the
-	// last file (a crash mid-write; never acknowledged, so never part of the
-	// log; Open removes it).
+	// TornBytes counts the bytes after the last complete line of the last
+	// file that are not padding: an incomplete line, and in a v2 file the
+	// remains of a torn write past the first zero (a crash mid-write; never
+	// acknowledged, so never part of the log; Open removes them).
 	TornBytes int
 	// Warnings describe what is not an error but deserves a look: a log not
 	// closed cleanly, a torn last line, a store generation that went down.
@@ -151,25 +151,51 @@ func (c *chain) report() Report {
 	return r
 }
 
-// scanFile checks every line of one file. In the last file an incomplete
-// final line is counted in c.torn; elsewhere it is an error.
+// scanFile checks every line of one file (either segment format). In the
+// last file what follows the last complete line (an incomplete line, the
+// remains of a torn write past the padding) is counted in c.torn;
+// elsewhere it is an error.
 func (c *chain) scanFile(name string, data []byte, last bool) error {
-	for ln := 1; len(data) > 0; ln++ {
-		i := bytes.IndexByte(data, '\n')
-		if i < 0 {
-			if last {
-				c.torn = len(data)
-				return nil
-			}
-			return &VerifyError{File: name, Line: ln, Seq: c.seq + 1, Reason: "incomplete line at the end of a file that is not the last (file cut short)"}
-		}
-		if err := c.line(data[:i]); err != nil {
+	seg, err := parseSegment(data)
+	if err != nil {
+		return &VerifyError{File: name, Line: 1, Seq: c.seq + 1, Reason: err.Error()}
+	}
+	return c.scanSegment(name, data, seg, last)
+}
+
+// scanSegment is scanFile for data already parsed as seg.
+func (c *chain) scanSegment(name string, data []byte, seg segment, last bool) error {
+	var lastLn int
+	err := seg.lines(data, func(ln int, b []byte) error {
+		lastLn = ln
+		if err := c.line(b); err != nil {
 			err.File, err.Line = name, ln
 			return err
 		}
-		data = data[i+1:]
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	return nil
+	if seg.torn() == 0 {
+		return nil
+	}
+	if last {
+		c.torn = seg.torn()
+		return nil
+	}
+	ln := lastLn + 1
+	if lastLn == 0 && seg.version == 2 && !seg.headerTorn {
+		ln = 2
+	}
+	switch {
+	case seg.headerTorn:
+		return &VerifyError{File: name, Line: 1, Seq: c.seq + 1, Reason: "incomplete segment header in a file that is not the last (file cut short)"}
+	case seg.end > seg.complete:
+		return &VerifyError{File: name, Line: ln, Seq: c.seq + 1, Reason: "incomplete line at the end of a file that is not the last (file cut short)"}
+	default:
+		return &VerifyError{File: name, Line: ln, Seq: c.seq + 1, Reason: fmt.Sprintf("%d bytes after the zero padding in a file that is not the last", seg.dirty-seg.end)}
+	}
 }
 
 // line checks one line (without its "\n") against the chain and advances it.

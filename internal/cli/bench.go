@@ -24,6 +24,7 @@ func newBench(cf *clientFlags) *cobra.Command {
 		raw, asJS             bool
 		http2, clientBatching bool
 		conns                 int
+		fsync                 benchFsyncFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "bench [--op OP | --mix OP=W,...] [--alg A] [--duration D] [--concurrency N] [--rate R] [--kids-file F] [--raw]",
@@ -108,7 +109,9 @@ encrypt. Keys created by bench stay on the server (tenant "bench", purpose
 				r   loadgen.Result
 				err error
 			)
-			if raw {
+			if fsync.mode != "" {
+				r, err = fsync.run(ctx, cfg, bar.update)
+			} else if raw {
 				r, err = loadgen.RunRaw(ctx, cfg, bar.update)
 			} else {
 				r, err = benchService(cmd, cf, cfg, bar.update)
@@ -149,6 +152,7 @@ encrypt. Keys created by bench stay on the server (tenant "bench", purpose
 	f.BoolVar(&clientBatching, "client-batching", false, "drive sign/verify through the Go client's Sign/Verify with automatic batching")
 	f.BoolVar(&raw, "raw", false, "measure in this process with no server")
 	f.BoolVar(&asJS, "json", false, "print the result as JSON")
+	fsync.register(f)
 	return cmd
 }
 
@@ -199,13 +203,19 @@ func benchService(cmd *cobra.Command, cf *clientFlags, cfg loadgen.Config, progr
 	if err != nil {
 		return loadgen.Result{}, err
 	}
-	return p.Run(cmd.Context(), progress), nil
+	stages := startStageScrape(cmd.Context(), hc, cf.address())
+	r := p.Run(cmd.Context(), progress)
+	r.Stages = stages.done(cmd.Context())
+	return r, nil
 }
 
 // printBench writes a result for people: throughput, latency, errors; for a
 // mix, a line per operation and the total; for a paced run, the rates.
 func printBench(w io.Writer, r loadgen.Result) error {
 	var err error
+	if r.Mode == loadgen.ModeFsync {
+		return printFsync(w, r)
+	}
 	if len(r.Mix) > 0 {
 		err = printBenchMix(w, r)
 	} else {
@@ -216,12 +226,14 @@ func printBench(w io.Writer, r loadgen.Result) error {
 			benchMS(r.Latency.P50), benchMS(r.Latency.P95), benchMS(r.Latency.P99), benchMS(r.Latency.Max), r.Latency.Count,
 			benchErrors(r.Errors))
 	}
-	if err != nil || r.TargetRate == 0 {
+	if err == nil && r.TargetRate != 0 {
+		_, err = fmt.Fprintf(w, "rate: target %.0f req/s, achieved %.0f req/s, %d due but not sent\n",
+			r.TargetRate, r.AchievedRate, r.Missed)
+	}
+	if err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(w, "rate: target %.0f req/s, achieved %.0f req/s, %d due but not sent\n",
-		r.TargetRate, r.AchievedRate, r.Missed)
-	return err
+	return printStages(w, r.Stages)
 }
 
 // printBenchMix writes a mix's result: a header, a table with a row per

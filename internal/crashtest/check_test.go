@@ -177,6 +177,10 @@ type auditLine struct {
 	RequestID  string  `json:"request_id"`
 }
 
+// segmentV2Header begins every audit file in segment format v2 (doc.go's
+// "Files"); the lines follow it, then zeros up to the file's size.
+const segmentV2Header = "ron-kms audit segment v2\n"
+
 // auditIndex indexes the records of the audit log under a data directory by
 // request id, incrementally: each update parses only the complete lines
 // added since the last one. What it indexed must never go away.
@@ -237,8 +241,22 @@ func (x *auditIndex) updateFile(name string) error {
 	if _, err := f.ReadAt(data, off); err != nil {
 		return err
 	}
+	if off == 0 {
+		// A file in segment format v2 starts with a header line; one that
+		// is being created may hold only a part of it so far.
+		if bytes.HasPrefix(data, []byte(segmentV2Header)) {
+			off = int64(len(segmentV2Header))
+			data = data[off:]
+		} else if h, _, _ := bytes.Cut(data, []byte{0}); bytes.HasPrefix([]byte(segmentV2Header), h) {
+			return nil
+		}
+	}
+	if j := bytes.IndexByte(data, 0); j >= 0 {
+		data = data[:j] // v2's zero padding: no line holds a NUL
+	}
 	i := bytes.LastIndexByte(data, '\n')
 	if i < 0 {
+		x.consumed[name] = off
 		return nil
 	}
 	data = data[:i+1]

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ron-kms/ron-kms/api"
 	"github.com/ron-kms/ron-kms/internal/audit"
+	"github.com/ron-kms/ron-kms/internal/metrics"
 )
 
 // Auditor receives the audit records of the API (SPEC §9). *audit.Log
@@ -128,15 +129,18 @@ func (f *auditFact) itemOutcome(err error, result string) {
 // turns any answer into 503 StoreUnavailable (SPEC §9: nothing is dropped).
 func (s *Server) finish(c *call, err error) {
 	if !c.audited {
+		s.restartStage(c)
 		if aerr := s.appendRecords(c, err); aerr != nil {
 			err = aerr
 		}
+		s.stage(c, metrics.StageAudit)
 	}
 	switch {
 	case err != nil:
 		s.writeError(c.w, c.r, err)
 	case c.resp != nil:
 		writeJSON(c.w, c.status, c.resp)
+		s.stage(c, metrics.StageWrite)
 	case !c.audited:
 		// A handler that neither answered nor streamed: a bug.
 		s.writeError(c.w, c.r, errors.New("httpapi: handler wrote no response"))

@@ -91,6 +91,7 @@ type authKey struct{}
 type authResult struct {
 	grant *captoken.Grant
 	err   error
+	at    time.Time // when the verification finished (stages.go)
 }
 
 // requestAuth is the verified grant of r, or why its token was refused:
@@ -116,7 +117,8 @@ func (s *Server) serveLimited(w http.ResponseWriter, r *http.Request, pattern st
 		next.ServeHTTP(w, r)
 		return
 	}
-	grant, authErr := s.authenticate(r)
+	auth, _ := s.authenticateTimed(r)
+	grant := auth.grant
 	tenant := chargedTenant(grant)
 	b, err := s.limiter.acquire(r.Context(), tenant)
 	if err != nil {
@@ -135,7 +137,7 @@ func (s *Server) serveLimited(w http.ResponseWriter, r *http.Request, pattern st
 		h(tenant, 1)
 		defer h(tenant, -1)
 	}
-	r = r.WithContext(context.WithValue(r.Context(), authKey{}, &authResult{grant, authErr}))
+	r = r.WithContext(context.WithValue(r.Context(), authKey{}, auth))
 	next.ServeHTTP(w, r)
 }
 

@@ -152,6 +152,7 @@ type call struct {
 	status  int
 	resp    any
 	audited bool // the record is already appended (streamed responses)
+	clock   stageClock
 }
 
 type handlerFunc func(c *call) error
@@ -166,6 +167,7 @@ type handlerFunc func(c *call) error
 func (s *Server) handle(pattern, op string, scope captoken.Scope, h handlerFunc) {
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		c := &call{w: w, r: r, op: op}
+		s.stageStart(c)
 		pathKeyFact(r, &c.fact)
 		grant, err := s.requestAuth(r)
 		if err == nil {

@@ -7,6 +7,7 @@ import (
 	"github.com/ron-kms/ron-kms/api"
 	"github.com/ron-kms/ron-kms/internal/captoken"
 	"github.com/ron-kms/ron-kms/internal/keystore"
+	"github.com/ron-kms/ron-kms/internal/metrics"
 )
 
 // sign: POST /v1/kms/sign.
@@ -19,8 +20,10 @@ func (s *Server) sign(c *call) error {
 	if err != nil {
 		return err
 	}
+	s.stage(c, metrics.StageDecode)
 	start := time.Now()
 	res, err := s.ks.Sign(c.r.Context(), item.Ref, item.Message, item.Opts)
+	s.stage(c, metrics.StageSign)
 	if err != nil {
 		return err
 	}
@@ -134,8 +137,10 @@ func (s *Server) signBatch(c *call) error {
 		slots = append(slots, i)
 		algs = append(algs, alg)
 	}
+	s.stage(c, metrics.StageDecode)
 	start := time.Now()
 	results := s.ks.SignBatch(c.r.Context(), items)
+	s.stage(c, metrics.StageSign)
 	var ok tally
 	for j, res := range results {
 		slot := &resp.Results[slots[j]]

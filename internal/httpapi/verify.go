@@ -9,6 +9,7 @@ import (
 	"github.com/ron-kms/ron-kms/api"
 	"github.com/ron-kms/ron-kms/internal/captoken"
 	"github.com/ron-kms/ron-kms/internal/keystore"
+	"github.com/ron-kms/ron-kms/internal/metrics"
 )
 
 // verify: POST /v1/kms/verify. A wrong signature is 200 {ok:false}.
@@ -21,8 +22,10 @@ func (s *Server) verify(c *call) error {
 	if err != nil {
 		return err
 	}
+	s.stage(c, metrics.StageDecode)
 	start := time.Now()
 	res, err := s.ks.Verify(c.r.Context(), item.Ref, item.Message, item.Parts, item.Opts)
+	s.stage(c, metrics.StageVerify)
 	ok := err == nil
 	// details.checked is a JSON array on every answer, [] when no component
 	// was checked (pq_only with only a classical part), never null.
@@ -120,8 +123,10 @@ func (s *Server) verifyBatch(c *call) error {
 		slots = append(slots, i)
 		algs = append(algs, alg)
 	}
+	s.stage(c, metrics.StageDecode)
 	start := time.Now()
 	errs, stale := s.ks.VerifyBatch(c.r.Context(), items)
+	s.stage(c, metrics.StageVerify)
 	resp.CacheAgeMS = cacheAge(c, stale)
 	var counted tally
 	for j, err := range errs {

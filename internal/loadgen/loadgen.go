@@ -143,6 +143,12 @@ type Result struct {
 	TargetRate   float64 `json:"target_rate"`
 	AchievedRate float64 `json:"achieved_rate"`
 	Missed       int64   `json:"missed"`
+	// Stages is what the run's requests spent in each stage inside the
+	// server, from its /metrics before and after the run (see
+	// StagesBetween); absent in raw mode or when the server has no
+	// stage histogram. Before PerOp in the JSON, so that scripts
+	// reading the last "p99_ns" of a line still read an operation's.
+	Stages []StageLatency `json:"stages,omitempty"`
 	// PerOp maps each operation of the run to its own figures.
 	PerOp map[string]OpResult `json:"per_op"`
 }

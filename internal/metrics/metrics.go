@@ -29,6 +29,10 @@ type Metrics struct {
 	Inflight prometheus.Gauge
 	// Rejected counts requests refused before any work, by reason.
 	Rejected *prometheus.CounterVec
+	// StageLatency observes the time requests spend in each Stage
+	// (ObserveStage).
+	StageLatency *prometheus.HistogramVec
+	stages       [numStages]prometheus.Observer
 
 	// cacheAge is read by kms_verify_cache_age_ms (SetVerifyCacheAge).
 	cacheAge atomic.Pointer[func() float64]
@@ -60,6 +64,7 @@ func New() *Metrics {
 			Name: "kms_rejected_total", Help: "Requests refused before any work, by reason.",
 		}, []string{"reason"}),
 	}
+	m.StageLatency, m.stages = newStageHistogram()
 	cacheAge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "kms_verify_cache_age_ms",
 		Help: "How old the key cache is, in milliseconds: 0 while the key store is healthy; while it is unavailable, the time since the cache was last known current (verify answers come from it until the hard TTL).",
@@ -69,7 +74,7 @@ func New() *Metrics {
 		}
 		return math.NaN()
 	})
-	m.reg.MustRegister(m.Ops, m.Failures, m.Latency, m.HTTPRequests, m.Inflight, m.Rejected, cacheAge,
+	m.reg.MustRegister(m.Ops, m.Failures, m.Latency, m.HTTPRequests, m.Inflight, m.Rejected, m.StageLatency, cacheAge,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
