@@ -50,19 +50,32 @@ func decodeBytes(body []byte, v any) error {
 	// member names case-insensitively and keeps the last of repeated names,
 	// while the contract's names are exact and unique, so that the server
 	// acts on what any other reader of the body sees.
+	//
+	// The api types that decode themselves (sign and verify requests and
+	// their batches) run Unmarshal and CheckMembers inside. They are called
+	// directly, and told the text is checked: through json.Unmarshal each
+	// would cost two more passes over the body (encoding/json reads the
+	// whole value before it calls UnmarshalJSON, which checks the text
+	// again), a tenth of a sign's handler time.
+	if u, self := v.(checkedUnmarshaler); self {
+		if err := u.UnmarshalCheckedJSON(body); err != nil {
+			return errorf(api.CodeBadRequest, "malformed JSON: %s", jsonProblem(err))
+		}
+		return nil
+	}
 	if err := json.Unmarshal(body, v); err != nil {
 		return errorf(api.CodeBadRequest, "malformed JSON: %s", jsonProblem(err))
-	}
-	// The api types that decode themselves (sign and verify requests and
-	// their batches) run CheckMembers inside: walking them again would
-	// only repeat it.
-	if _, self := v.(json.Unmarshaler); self {
-		return nil
 	}
 	if err := api.CheckMembers(body, v); err != nil {
 		return errorf(api.CodeBadRequest, "malformed JSON: %v", err)
 	}
 	return nil
+}
+
+// checkedUnmarshaler is implemented by the api types that decode
+// themselves strictly (api.SignRequest.UnmarshalCheckedJSON).
+type checkedUnmarshaler interface {
+	UnmarshalCheckedJSON(body []byte) error
 }
 
 // textError is the answer to an api.CheckText error; nil for any other.
