@@ -12,7 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"lukechampine.com/blake3"
+	"github.com/zeebo/blake3"
 )
 
 // HashSize is the size of a record hash, a chain link and input_b3: 32 bytes

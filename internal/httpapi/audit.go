@@ -5,7 +5,7 @@ import (
 	"errors"
 	"net/http"
 
-	"lukechampine.com/blake3"
+	"github.com/zeebo/blake3"
 
 	"github.com/ron-kms/ron-kms/api"
 	"github.com/ron-kms/ron-kms/internal/audit"
