@@ -14,7 +14,7 @@ import (
 // trailing data and wrong types are BadRequest; an oversize body is TooLarge.
 // An empty body is allowed only when emptyOK.
 func decode(r *http.Request, v any, emptyOK bool) error {
-	body, err := io.ReadAll(r.Body)
+	body, err := readBody(r)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -29,6 +29,27 @@ func decode(r *http.Request, v any, emptyOK bool) error {
 		return errorf(api.CodeBadRequest, "the request body is empty; a JSON object is required")
 	}
 	return decodeBytes(body, v)
+}
+
+// maxPrealloc bounds the buffer readBody sizes from Content-Length before
+// a byte has arrived: a full 1,000-item batch fits; a longer body grows it.
+const maxPrealloc = 1 << 20
+
+// readBody reads r's body whole. When the request states its length (as
+// the client package's do), the buffer is allocated once at that size
+// (at most maxPrealloc) instead of doubling from 512 bytes, which cost a
+// 64-item batch six allocations and 30 KB. net/http refuses a body that is
+// shorter or longer than its Content-Length, and r.Body is limited by the
+// server's body limit, so the length a caller claims costs no more memory
+// than the body it must then send.
+func readBody(r *http.Request) ([]byte, error) {
+	n := r.ContentLength
+	if n <= 0 || n > maxPrealloc {
+		return io.ReadAll(r.Body)
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, n+bytes.MinRead))
+	_, err := buf.ReadFrom(r.Body)
+	return buf.Bytes(), err
 }
 
 // decodeBytes is decode's parser, separate so that fuzz targets reach it.
