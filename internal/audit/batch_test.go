@@ -7,12 +7,44 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"lukechampine.com/blake3"
 )
+
+// realBatchLine is a batch record as a ron-kms server wrote it (a sign
+// batch of three items: one signed, one for a missing key, one whose kid
+// did not parse), without its "\n".
+func realBatchLine(t testing.TB) []byte {
+	b, err := os.ReadFile(filepath.Join("testdata", "batch-record.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bytes.TrimSuffix(b, []byte("\n"))
+}
+
+// TestRealBatchLine: the line a server wrote parses, re-encodes to itself
+// and hashes to its own hash.
+func TestRealBatchLine(t *testing.T) {
+	line := realBatchLine(t)
+	r, _, err := parseLine(line)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.ComputeHash() != r.Hash {
+		t.Fatal("the written batch record does not hash to its hash")
+	}
+	if got := r.appendLine(nil); !bytes.Equal(got, append(bytes.Clone(line), '\n')) {
+		t.Fatalf("re-encoded as\n%s", got)
+	}
+	if len(r.Items) != 3 || r.Count != 3 || r.Result != ResultPartial || r.Items[1].Code != "NotFound" || r.Items[2].InputB3 != nil {
+		t.Fatalf("parsed as %+v", r)
+	}
+}
 
 // testBatchRecord is the one record of a batch of n items, as the server
 // writes it: every third item failed, the others carry their input hash.

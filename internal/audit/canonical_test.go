@@ -222,6 +222,7 @@ func FuzzParseLine(f *testing.F) {
 	b.Items[0].Kid = "bad \xff kid \u2028"
 	b.Hash = b.ComputeHash()
 	f.Add(bytes.TrimSuffix(b.appendLine(nil), []byte("\n")))
+	f.Add(realBatchLine(f))
 	f.Add([]byte(`{}`))
 	f.Fuzz(func(t *testing.T, line []byte) {
 		rec, cp, err := parseLine(line)
