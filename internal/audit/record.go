@@ -87,7 +87,8 @@ type Item struct {
 	Code    string // error code of SPEC §4.1; empty (and omitted) on success
 }
 
-// appendJSON appends it as canonical JSON object: `{"code":...,"input_b3":...,"kid":...,"result":...}`
+// appendJSON appends it as a canonical JSON object,
+// `{"code":...,"input_b3":...,"kid":...,"result":...}`
 // ("code" only when set).
 func (it *Item) appendJSON(dst []byte) []byte {
 	dst = append(dst, '{')
