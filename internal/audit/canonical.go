@@ -7,22 +7,29 @@ import (
 	"unicode/utf8"
 )
 
-// field is one member of a flat JSON object: a string, or an unsigned
-// integer when isNum is set. The log has no floats, no nesting, no null.
+// field is one member of a JSON object: a string, an unsigned integer when
+// isNum is set, or, when objs is not nil, an array of flat objects (a batch
+// record's "items", the one nesting in the log). The log has no floats, no
+// other nesting, no null.
 type field struct {
 	key   string
 	str   string
 	num   uint64
 	isNum bool
+	objs  [][]field
 }
 
 func strField(k, v string) field        { return field{key: k, str: v} }
 func numField(k string, v uint64) field { return field{key: k, num: v, isNum: true} }
 
-// appendCanonical appends the canonical JSON encoding of the flat object
+// objsField is a member holding an array of flat objects; objs must not be
+// nil (an empty array is written as []).
+func objsField(k string, objs [][]field) field { return field{key: k, objs: objs} }
+
+// appendCanonical appends the canonical JSON encoding of the object
 // fields to dst and returns the extended slice. Canonical means:
 //
-//   - members sorted by key (byte order; every key in the log is ASCII, so
+//   - members sorted by key, in nested objects too (byte order; every key in the log is ASCII, so
 //     this is also the UTF-16 order of RFC 8785);
 //   - no insignificant white space;
 //   - integers in shortest decimal form;
@@ -44,9 +51,19 @@ func appendCanonical(dst []byte, fields []field) []byte {
 		}
 		dst = appendString(dst, f.key)
 		dst = append(dst, ':')
-		if f.isNum {
+		switch {
+		case f.objs != nil:
+			dst = append(dst, '[')
+			for j, o := range f.objs {
+				if j > 0 {
+					dst = append(dst, ',')
+				}
+				dst = appendCanonical(dst, o)
+			}
+			dst = append(dst, ']')
+		case f.isNum:
 			dst = strconv.AppendUint(dst, f.num, 10)
-		} else {
+		default:
 			dst = appendString(dst, f.str)
 		}
 	}

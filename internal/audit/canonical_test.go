@@ -214,6 +214,15 @@ func FuzzParseLine(f *testing.F) {
 	r.Hash = r.ComputeHash()
 	f.Add(bytes.TrimSuffix(r.appendLine(nil), []byte("\n")))
 	f.Add(bytes.TrimSuffix(c.appendLine(nil), []byte("\n")))
+	b := testBatchRecord(3)
+	b.Seq = 2
+	b.Hash = b.ComputeHash()
+	f.Add(bytes.TrimSuffix(b.appendLine(nil), []byte("\n")))
+	b.Items = b.Items[:1]
+	b.Items[0].Kid = "bad \xff kid \u2028"
+	b.Hash = b.ComputeHash()
+	f.Add(bytes.TrimSuffix(b.appendLine(nil), []byte("\n")))
+	f.Add(realBatchLine(f))
 	f.Add([]byte(`{}`))
 	f.Fuzz(func(t *testing.T, line []byte) {
 		rec, cp, err := parseLine(line)

@@ -33,11 +33,11 @@
 //
 // A record line holds, keys sorted:
 //
-//	{"actor":"…","alg":"…","code":"…","count":N,"detail":"…","hash":"<hex>","input_b3":"<hex>",
+//	{"actor":"…","alg":"…","code":"…","count":N,"detail":"…","hash":"<hex>","input_b3":"<hex>","items":[…],
 //	 "kid":"…","node":"…","op":"…","prev":"<hex>","request_id":"…","result":"…","seq":N,"tenant":"…","ts":"RFC 3339"}
 //
-// code, count, detail and node are omitted when empty or zero (older logs
-// never carry count, detail or node, and read the same); node is the id of
+// code, count, detail, items and node are omitted when empty or zero (older
+// logs never carry count, detail, items or node, and read the same); node is the id of
 // the node that wrote the record (every node of a cluster keeps its own
 // log); count is how many operations a
 // collapsed record stands for, detail free-form context such as a minted
@@ -48,6 +48,31 @@
 // line itself minus its "hash" member. Canonical JSON is defined at
 // appendCanonical: sorted keys, no white space, encoding/json's escaping
 // without HTML escapes; numbers are unsigned integers only.
+//
+// # Batch records
+//
+// A batch request (/sign/batch, /verify/batch) that ran is one record for
+// the whole batch (SPEC §9), whose items member lists every item in request
+// order, each a flat object with sorted keys:
+//
+//	{"code":"…","input_b3":"<hex>","kid":"…","result":"…"}
+//
+// kid is the key the item named, with the version that signed once it is
+// known; input_b3 the BLAKE3-256 of the item's input, "" when it had none
+// (an item refused before its input decoded); result and code say how the
+// item ended, as they would for a record of its own (code omitted when
+// empty). The record's own members summarize the batch: op is the route's
+// operation (sign_batch, verify_batch); count is the number of items;
+// result is "ok" when every item is ok and "partial" otherwise; code is
+// empty; tenant and alg are those of the items when they all share one,
+// else ""; kid and input_b3 are "", the items carry them. items is never an
+// empty array. The record is chained, hashed and canonical like any other:
+// the hash covers the items, so changing any item's kid, input or result
+// breaks the chain at that record. A batch refused as a whole (no token,
+// no scope, a body that does not decode, too many items) has no items: it
+// is one ordinary record with the request's result and code. Logs written
+// when a batch left one record per item still verify; they simply have no
+// items.
 //
 // # Checkpoints
 //

@@ -6,12 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
-	"lukechampine.com/blake3"
+	"github.com/zeebo/blake3"
 )
 
 // HashSize is the size of a record hash, a chain link and input_b3: 32 bytes
@@ -24,6 +25,9 @@ const (
 	ResultOK     = "ok"     // the operation succeeded
 	ResultDenied = "denied" // the caller was not allowed (Code says why)
 	ResultError  = "error"  // the operation failed (Code says how)
+	// ResultPartial is the result of a batch record (Record.Items) some of
+	// whose items did not end ok; each item says how it ended.
+	ResultPartial = "partial"
 )
 
 // Record is one audited operation (SPEC §9). The caller fills in what
@@ -61,8 +65,45 @@ type Record struct {
 	// empty, and then omitted from the JSON, for a log without a node id,
 	// so logs written before nodes had ids still verify.
 	Node string
-	Prev [HashSize]byte // Hash of the previous record; zero for seq 1
-	Hash [HashSize]byte // BLAKE3-256(Prev ‖ canonical JSON of the record without "hash")
+	// Items are the items of a batch request (/sign/batch, /verify/batch)
+	// that this one record stands for, in request order (SPEC §9); nil
+	// (and then omitted from the JSON) for any other record, so records
+	// written before batches had one record still read and verify the same.
+	// Each item names its key and input hash and says how it ended; the
+	// record's own Result, Kid and InputB3 summarize the batch (see the
+	// package documentation). Append does not modify the caller's slice.
+	Items []Item
+	Prev  [HashSize]byte // Hash of the previous record; zero for seq 1
+	Hash  [HashSize]byte // BLAKE3-256(Prev ‖ canonical JSON of the record without "hash")
+}
+
+// Item is one item of a batch record (Record.Items). Like a record it
+// holds no secret: InputB3 is the BLAKE3-256 of what the item signed or
+// verified, never the input.
+type Item struct {
+	Kid     string // the key the item named, with the version that served it when known; may be empty (a kid that did not parse)
+	InputB3 []byte // BLAKE3-256 of the item's input (HashSize bytes), or empty when it had none
+	Result  string // ResultOK, ResultError, "invalid", ...; required
+	Code    string // error code of SPEC §4.1; empty (and omitted) on success
+}
+
+// appendJSON appends it as a canonical JSON object,
+// `{"code":...,"input_b3":...,"kid":...,"result":...}`
+// ("code" only when set).
+func (it *Item) appendJSON(dst []byte) []byte {
+	dst = append(dst, '{')
+	if it.Code != "" {
+		dst = append(dst, `"code":`...)
+		dst = appendString(dst, it.Code)
+		dst = append(dst, ',')
+	}
+	dst = append(dst, `"input_b3":"`...)
+	dst = hex.AppendEncode(dst, it.InputB3)
+	dst = append(dst, `","kid":`...)
+	dst = appendString(dst, it.Kid)
+	dst = append(dst, `,"result":`...)
+	dst = appendString(dst, it.Result)
+	return append(dst, '}')
 }
 
 // appendHead appends the members of r's canonical JSON that sort before
@@ -89,12 +130,24 @@ func (r *Record) appendHead(dst []byte) []byte {
 }
 
 // appendTail appends the members that sort after "hash", from "input_b3"
-// to "ts" ("node" only when set), and the closing brace. Hex, the sequence number and the time
-// need no escaping, so they are written as they are.
+// to "ts" ("items" and "node" only when set), and the closing brace. Hex,
+// the sequence number and the time need no escaping, so they are written as
+// they are.
 func (r *Record) appendTail(dst []byte) []byte {
 	dst = append(dst, `,"input_b3":"`...)
 	dst = hex.AppendEncode(dst, r.InputB3)
-	dst = append(dst, `","kid":`...)
+	dst = append(dst, '"')
+	if len(r.Items) != 0 {
+		dst = append(dst, `,"items":[`...)
+		for i := range r.Items {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = r.Items[i].appendJSON(dst)
+		}
+		dst = append(dst, ']')
+	}
+	dst = append(dst, `,"kid":`...)
 	dst = appendString(dst, r.Kid)
 	if r.Node != "" {
 		dst = append(dst, `,"node":`...)
@@ -169,10 +222,40 @@ func (r *Record) normalize(now time.Time) error {
 			*s = strings.ToValidUTF8(*s, "\uFFFD")
 		}
 	}
+	if err := r.normalizeItems(); err != nil {
+		return err
+	}
 	if r.TS.IsZero() {
 		r.TS = now
 	}
 	r.TS = r.TS.UTC().Round(0)
+	return nil
+}
+
+// normalizeItems checks r's items and makes their strings valid UTF-8, on a
+// copy of the slice if anything has to change, so that the caller's items
+// stay as they were.
+func (r *Record) normalizeItems() error {
+	copied := false
+	for i := range r.Items {
+		it := &r.Items[i]
+		if it.Result == "" {
+			return fmt.Errorf("%w: item %d: result is required", ErrInvalidRecord, i)
+		}
+		if len(it.InputB3) != 0 && len(it.InputB3) != HashSize {
+			return fmt.Errorf("%w: item %d: input_b3 is %d bytes, want %d or none", ErrInvalidRecord, i, len(it.InputB3), HashSize)
+		}
+		if utf8.ValidString(it.Kid) && utf8.ValidString(it.Result) && utf8.ValidString(it.Code) {
+			continue
+		}
+		if !copied {
+			r.Items, copied = slices.Clone(r.Items), true
+			it = &r.Items[i]
+		}
+		for _, s := range []*string{&it.Kid, &it.Result, &it.Code} {
+			*s = strings.ToValidUTF8(*s, "\uFFFD")
+		}
+	}
 	return nil
 }
 
@@ -243,27 +326,36 @@ func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
 // wireLine is every member a line may have; parseLine decides the kind.
 type wireLine struct {
-	Actor           *string `json:"actor"`
-	Alg             *string `json:"alg"`
-	Checkpoint      *uint64 `json:"checkpoint"`
-	Code            *string `json:"code"`
-	Count           *uint64 `json:"count"`
-	Detail          *string `json:"detail"`
-	Every           *uint64 `json:"every"`
-	Hash            *string `json:"hash"`
-	InputB3         *string `json:"input_b3"`
-	Kid             *string `json:"kid"`
-	Node            *string `json:"node"`
-	Op              *string `json:"op"`
-	Prev            *string `json:"prev"`
-	Reason          *string `json:"reason"`
-	RequestID       *string `json:"request_id"`
-	Result          *string `json:"result"`
-	Seq             *uint64 `json:"seq"`
-	Sig             *string `json:"sig"`
-	StoreGeneration *uint64 `json:"store_generation"`
-	Tenant          *string `json:"tenant"`
-	TS              *string `json:"ts"`
+	Actor           *string    `json:"actor"`
+	Alg             *string    `json:"alg"`
+	Checkpoint      *uint64    `json:"checkpoint"`
+	Code            *string    `json:"code"`
+	Count           *uint64    `json:"count"`
+	Detail          *string    `json:"detail"`
+	Every           *uint64    `json:"every"`
+	Hash            *string    `json:"hash"`
+	InputB3         *string    `json:"input_b3"`
+	Items           []wireItem `json:"items"`
+	Kid             *string    `json:"kid"`
+	Node            *string    `json:"node"`
+	Op              *string    `json:"op"`
+	Prev            *string    `json:"prev"`
+	Reason          *string    `json:"reason"`
+	RequestID       *string    `json:"request_id"`
+	Result          *string    `json:"result"`
+	Seq             *uint64    `json:"seq"`
+	Sig             *string    `json:"sig"`
+	StoreGeneration *uint64    `json:"store_generation"`
+	Tenant          *string    `json:"tenant"`
+	TS              *string    `json:"ts"`
+}
+
+// wireItem is every member an item of "items" may have.
+type wireItem struct {
+	Code    *string `json:"code"`
+	InputB3 *string `json:"input_b3"`
+	Kid     *string `json:"kid"`
+	Result  *string `json:"result"`
 }
 
 // errMalformed is wrapped by every parseLine error.
@@ -313,6 +405,9 @@ func parseLine(line []byte) (*Record, *Checkpoint, error) {
 	if len(r.InputB3) == 0 {
 		r.InputB3 = nil
 	}
+	if r.Items, err = parseItems(w.Items); err != nil {
+		return nil, nil, err
+	}
 	if r.Prev, err = parseHash("prev", w.Prev); err != nil {
 		return nil, nil, err
 	}
@@ -324,6 +419,28 @@ func parseLine(line []byte) (*Record, *Checkpoint, error) {
 		return nil, nil, fmt.Errorf("%w: not a canonical record", errMalformed)
 	}
 	return r, nil, nil
+}
+
+// parseItems converts the items of a line; the caller's re-encoding check
+// rejects whatever they do not say canonically (an empty "items", a missing
+// member).
+func parseItems(ws []wireItem) ([]Item, error) {
+	if len(ws) == 0 {
+		return nil, nil
+	}
+	items := make([]Item, len(ws))
+	for i, w := range ws {
+		it := Item{Kid: str(w.Kid), Result: str(w.Result), Code: str(w.Code)}
+		b, err := hex.DecodeString(str(w.InputB3))
+		if err != nil || (len(b) != 0 && len(b) != HashSize) {
+			return nil, fmt.Errorf("%w: items[%d]: input_b3 is not empty or %d bytes of hex", errMalformed, i, HashSize)
+		}
+		if len(b) != 0 {
+			it.InputB3 = b
+		}
+		items[i] = it
+	}
+	return items, nil
 }
 
 func parseTime(s *string) (time.Time, error) {

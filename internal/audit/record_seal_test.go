@@ -39,6 +39,16 @@ func recordFields(r *Record, withHash bool) []field {
 	if r.Node != "" {
 		fs = append(fs, strField("node", r.Node))
 	}
+	if len(r.Items) != 0 {
+		objs := make([][]field, len(r.Items))
+		for i, it := range r.Items {
+			objs[i] = []field{strField("kid", it.Kid), strField("input_b3", hex.EncodeToString(it.InputB3)), strField("result", it.Result)}
+			if it.Code != "" {
+				objs[i] = append(objs[i], strField("code", it.Code))
+			}
+		}
+		fs = append(fs, objsField("items", objs))
+	}
 	if withHash {
 		fs = append(fs, strField("hash", hex.EncodeToString(r.Hash[:])))
 	}
@@ -59,6 +69,18 @@ func TestSealMatchesComputeHashAndAppendLine(t *testing.T) {
 			Detail: pick()}
 		if rng.IntN(2) == 0 {
 			r.Count = rng.Uint64N(1 << 40)
+		}
+		if rng.IntN(3) == 0 {
+			for range 1 + rng.IntN(4) {
+				it := Item{Kid: pick(), Result: ResultOK + pick(), Code: pick()}
+				if rng.IntN(2) == 0 {
+					it.InputB3 = make([]byte, HashSize)
+					for j := range it.InputB3 {
+						it.InputB3[j] = byte(rng.UintN(256))
+					}
+				}
+				r.Items = append(r.Items, it)
+			}
 		}
 		if rng.IntN(2) == 0 {
 			r.InputB3 = make([]byte, HashSize)

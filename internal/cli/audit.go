@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os/signal"
 	"path/filepath"
 	"strconv"
@@ -155,7 +156,9 @@ each: seq, time, op, kid, result and error code ("-" when empty), then
 node=ID when the record carries the id of the node that wrote it, count=N
 for a record standing for N collapsed denials, detail=... for what a token
 mint or revocation recorded (token id and caveats, never the token), and
-the checkpoints among them. With -f, keep printing new records as they are
+the checkpoints among them. A batch request is one record (count=N, result
+ok or partial) followed by one indented line per item, in request order:
+"  item I kid result code input_b3". With -f, keep printing new records as they are
 written (the files are polled) until interrupted. tail does not check the
 chain: use "ron-kms audit verify" for that.`,
 		Args: cobra.NoArgs,
@@ -173,20 +176,7 @@ chain: use "ron-kms audit verify" for that.`,
 						c.N, c.Reason, c.Seq, c.StoreGeneration, node, c.TS.Format(time.RFC3339Nano))
 					return err
 				}
-				r := e.Record
-				extra := ""
-				if r.Node != "" {
-					extra += " node=" + dash(r.Node)
-				}
-				if r.Count != 0 {
-					extra += " count=" + strconv.FormatUint(r.Count, 10)
-				}
-				if r.Detail != "" {
-					extra += " detail=" + dash(r.Detail)
-				}
-				_, err := fmt.Fprintf(out, "%d %s %s %s %s %s%s\n", r.Seq, r.TS.Format(time.RFC3339Nano),
-					dash(r.Op), dash(r.Kid), dash(r.Result), dash(r.Code), extra)
-				return err
+				return printAuditRecord(out, e.Record)
 			})
 		},
 	}
@@ -194,6 +184,32 @@ chain: use "ron-kms audit verify" for that.`,
 	cmd.Flags().IntVarP(&n, "lines", "n", 10, "how many records to print first (-1: all)")
 	cmd.Flags().DurationVar(&poll, "poll", time.Second, "how often -f looks for new records")
 	return cmd
+}
+
+// printAuditRecord prints r as audit tail shows it: one line, then for a
+// batch record one indented line per item.
+func printAuditRecord(out io.Writer, r *audit.Record) error {
+	extra := ""
+	if r.Node != "" {
+		extra += " node=" + dash(r.Node)
+	}
+	if r.Count != 0 {
+		extra += " count=" + strconv.FormatUint(r.Count, 10)
+	}
+	if r.Detail != "" {
+		extra += " detail=" + dash(r.Detail)
+	}
+	if _, err := fmt.Fprintf(out, "%d %s %s %s %s %s%s\n", r.Seq, r.TS.Format(time.RFC3339Nano),
+		dash(r.Op), dash(r.Kid), dash(r.Result), dash(r.Code), extra); err != nil {
+		return err
+	}
+	for i, it := range r.Items {
+		if _, err := fmt.Fprintf(out, "  item %d %s %s %s %s\n", i+1, dash(it.Kid), dash(it.Result), dash(it.Code),
+			dash(hex.EncodeToString(it.InputB3))); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // dash makes a field safe to print on one line: "-" when empty, quoted when

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"net/http"
 
-	"lukechampine.com/blake3"
+	"github.com/zeebo/blake3"
 
 	"github.com/ron-kms/ron-kms/api"
 	"github.com/ron-kms/ron-kms/internal/audit"
@@ -25,7 +25,8 @@ type Auditor interface {
 // operation's outcome comes from its handler's error.
 type auditFact struct {
 	tenant, kid, alg string
-	input            []byte // BLAKE3-256 of the operation's input; nil when none
+	input            [audit.HashSize]byte // BLAKE3-256 of the operation's input, when hasInput
+	hasInput         bool
 	result, code     string
 	detail           string // audit.Record.Detail: context, never a secret
 }
@@ -37,8 +38,15 @@ func (f *auditFact) setKey(n api.KeyName, kid string) {
 
 // setInput records the BLAKE3-256 of in, never in itself.
 func (f *auditFact) setInput(in []byte) {
-	h := blake3.Sum256(in)
-	f.input = h[:]
+	f.input, f.hasInput = blake3.Sum256(in), true
+}
+
+// inputB3 is the record's input_b3: a slice of f, or nil when f has none.
+func (f *auditFact) inputB3() []byte {
+	if !f.hasInput {
+		return nil
+	}
+	return f.input[:]
 }
 
 // Results the API writes besides audit.ResultOK/Denied/Error.
@@ -58,8 +66,8 @@ func (s *Server) auditNow(c *call) error {
 	return s.appendRecords(c, nil)
 }
 
-// appendRecords appends c's records for the outcome err: one record, or one
-// per item for a batch that ran. Any failure is a 503 StoreUnavailable. The
+// appendRecords appends c's record for the outcome err: one record, with
+// the items of a batch that ran (batchRecord). Any failure is a 503 StoreUnavailable. The
 // denial of a request without a valid token (c.grant nil) may instead be
 // counted in memory, and then nothing is written now (denials.go).
 func (s *Server) appendRecords(c *call, err error) error {
@@ -72,10 +80,7 @@ func (s *Server) appendRecords(c *call, err error) error {
 	}
 	var rs []audit.Record
 	if err == nil && c.items != nil {
-		rs = make([]audit.Record, len(c.items))
-		for i := range c.items {
-			rs[i] = factRecord(base, &c.items[i])
-		}
+		rs = []audit.Record{batchRecord(base, c.items)}
 	} else {
 		f := c.fact
 		f.result, f.code = outcome(err, f.result)
@@ -95,10 +100,45 @@ func (s *Server) appendRecords(c *call, err error) error {
 
 func factRecord(base audit.Record, f *auditFact) audit.Record {
 	r := base
-	r.Tenant, r.Kid, r.Alg, r.InputB3 = f.tenant, f.kid, f.alg, f.input
+	r.Tenant, r.Kid, r.Alg, r.InputB3 = f.tenant, f.kid, f.alg, f.inputB3()
 	r.Result, r.Code, r.Detail = f.result, f.code, f.detail
 	if r.Result == "" {
 		r.Result = audit.ResultOK
+	}
+	return r
+}
+
+// batchRecord is the one record of a batch request that ran (SPEC §9, see
+// internal/audit's package documentation): every item in request order,
+// with its kid, input hash, result and code; count is the number of items;
+// the result is ok only if every item is ok, partial otherwise; tenant and
+// alg are the items' when they all share one. Its items point into facts,
+// which must not change until the record is written.
+func batchRecord(base audit.Record, facts []auditFact) audit.Record {
+	r := base
+	r.Result = audit.ResultOK
+	r.Count = uint64(len(facts))
+	r.Items = make([]audit.Item, len(facts))
+	for i := range facts {
+		f := &facts[i]
+		res := f.result
+		if res == "" {
+			res = audit.ResultOK
+		}
+		r.Items[i] = audit.Item{Kid: f.kid, InputB3: f.inputB3(), Result: res, Code: f.code}
+		if res != audit.ResultOK {
+			r.Result = audit.ResultPartial
+		}
+		if i == 0 {
+			r.Tenant, r.Alg = f.tenant, f.alg
+			continue
+		}
+		if f.tenant != r.Tenant {
+			r.Tenant = ""
+		}
+		if f.alg != r.Alg {
+			r.Alg = ""
+		}
 	}
 	return r
 }

@@ -14,7 +14,7 @@ import (
 // trailing data and wrong types are BadRequest; an oversize body is TooLarge.
 // An empty body is allowed only when emptyOK.
 func decode(r *http.Request, v any, emptyOK bool) error {
-	body, err := io.ReadAll(r.Body)
+	body, err := readBody(r)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -29,6 +29,27 @@ func decode(r *http.Request, v any, emptyOK bool) error {
 		return errorf(api.CodeBadRequest, "the request body is empty; a JSON object is required")
 	}
 	return decodeBytes(body, v)
+}
+
+// maxPrealloc bounds the buffer readBody sizes from Content-Length before
+// a byte has arrived: a full 1,000-item batch fits; a longer body grows it.
+const maxPrealloc = 1 << 20
+
+// readBody reads r's body whole. When the request states its length (as
+// the client package's do), the buffer is allocated once at that size
+// (at most maxPrealloc) instead of doubling from 512 bytes, which cost a
+// 64-item batch six allocations and 30 KB. net/http refuses a body that is
+// shorter or longer than its Content-Length, and r.Body is limited by the
+// server's body limit, so the length a caller claims costs no more memory
+// than the body it must then send.
+func readBody(r *http.Request) ([]byte, error) {
+	n := r.ContentLength
+	if n <= 0 || n > maxPrealloc {
+		return io.ReadAll(r.Body)
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, n+bytes.MinRead))
+	_, err := buf.ReadFrom(r.Body)
+	return buf.Bytes(), err
 }
 
 // decodeBytes is decode's parser, separate so that fuzz targets reach it.
@@ -50,19 +71,32 @@ func decodeBytes(body []byte, v any) error {
 	// member names case-insensitively and keeps the last of repeated names,
 	// while the contract's names are exact and unique, so that the server
 	// acts on what any other reader of the body sees.
+	//
+	// The api types that decode themselves (sign and verify requests and
+	// their batches) run Unmarshal and CheckMembers inside. They are called
+	// directly, and told the text is checked: through json.Unmarshal each
+	// would cost two more passes over the body (encoding/json reads the
+	// whole value before it calls UnmarshalJSON, which checks the text
+	// again), a tenth of a sign's handler time.
+	if u, self := v.(checkedUnmarshaler); self {
+		if err := u.UnmarshalCheckedJSON(body); err != nil {
+			return errorf(api.CodeBadRequest, "malformed JSON: %s", jsonProblem(err))
+		}
+		return nil
+	}
 	if err := json.Unmarshal(body, v); err != nil {
 		return errorf(api.CodeBadRequest, "malformed JSON: %s", jsonProblem(err))
-	}
-	// The api types that decode themselves (sign and verify requests and
-	// their batches) run CheckMembers inside: walking them again would
-	// only repeat it.
-	if _, self := v.(json.Unmarshaler); self {
-		return nil
 	}
 	if err := api.CheckMembers(body, v); err != nil {
 		return errorf(api.CodeBadRequest, "malformed JSON: %v", err)
 	}
 	return nil
+}
+
+// checkedUnmarshaler is implemented by the api types that decode
+// themselves strictly (api.SignRequest.UnmarshalCheckedJSON).
+type checkedUnmarshaler interface {
+	UnmarshalCheckedJSON(body []byte) error
 }
 
 // textError is the answer to an api.CheckText error; nil for any other.

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/ron-kms/ron-kms/api"
@@ -119,13 +120,29 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 // writeJSON sends v with status.
+// respBuffers recycles the buffers writeJSON encodes answers into: a
+// 64-item batch answer is about 10 KB, which grew a fresh buffer five times
+// per request. A ResponseWriter does not keep what it is given to Write, so
+// a buffer is reused once Write returns. Buffers above maxPooledResponse
+// (a rare large answer) are left to the garbage collector.
+var respBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
+const maxPooledResponse = 256 << 10
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	var b []byte
 	var err error
 	if a, ok := v.(api.JSONAppender); ok {
 		// The frequent answers (sign, batches) skip reflection; the bytes
 		// are the same (api's TestAppendJSONMatchesMarshal).
-		b = a.AppendJSON(make([]byte, 0, 512))
+		bp := respBuffers.Get().(*[]byte)
+		defer func() {
+			if cap(b) <= maxPooledResponse {
+				*bp = b[:0]
+				respBuffers.Put(bp)
+			}
+		}()
+		b = a.AppendJSON((*bp)[:0])
 	} else {
 		b, err = json.Marshal(v)
 	}

@@ -125,8 +125,8 @@ func readAuditFiles(t *testing.T, dataDir string) []byte {
 
 // TestAuditEveryOperation drives every kind of operation and denial through
 // the HTTP API of a real server, then reads the log: each request left
-// exactly one record (one per item for a batch) with the right op, result,
-// code, actor and input hash, the log verifies, and no token, payload,
+// exactly one record (with one item per item for a batch) with the right
+// op, result, code, actor and input hash, the log verifies, and no token, payload,
 // signature, plaintext or ciphertext is in it.
 func TestAuditEveryOperation(t *testing.T) {
 	cfg := testConfig(t)
@@ -137,7 +137,8 @@ func TestAuditEveryOperation(t *testing.T) {
 		what              string
 		reqID             string
 		op                string
-		results, codes    []string // one per record
+		results, codes    []string // one per record, or per item of a batch
+		batch             bool     // one record with items
 		actor             string   // "admin", "none" or a token id
 		input             []byte   // expected input_b3 of the first record, if any
 		tenant, kidPrefix string
@@ -211,14 +212,14 @@ func TestAuditEveryOperation(t *testing.T) {
 		{"kid": name, "message_b64": msgB64},
 	}}
 	expect("sign batch", httpDo(t, r, "POST", "/v1/kms/sign/batch", admin, batch), 200,
-		want{op: "sign_batch", actor: "admin", input: digestHash[:],
+		want{op: "sign_batch", actor: "admin", input: digestHash[:], batch: true,
 			results: []string{"ok", "error", "ok"}, codes: []string{"", "NotFound", ""}})
 	vb := map[string]any{"items": []map[string]any{
 		{"kid": name, "message_b64": msgB64, "sigs": sigs},
 		{"kid": name, "message_b64": msgB64, "sigs": badSig},
 	}}
 	expect("verify batch", httpDo(t, r, "POST", "/v1/kms/verify/batch", admin, vb), 200,
-		want{op: "verify_batch", actor: "admin", results: []string{"ok", "invalid"}, codes: []string{"", ""}})
+		want{op: "verify_batch", actor: "admin", batch: true, results: []string{"ok", "invalid"}, codes: []string{"", ""}})
 
 	// Wrap, unwrap, encrypt, decrypt.
 	dataKey := bytes.Repeat([]byte{0x5a}, 32)
@@ -292,6 +293,22 @@ func TestAuditEveryOperation(t *testing.T) {
 	for _, w := range wants {
 		got := byReq[w.reqID]
 		total += len(got)
+		if w.batch {
+			// One record; its items are what the per-record checks below
+			// look at (SPEC §9).
+			if len(got) != 1 {
+				t.Errorf("%s: %d records, want 1 for the batch", w.what, len(got))
+				continue
+			}
+			b := got[0]
+			if b.Count != uint64(len(b.Items)) {
+				t.Errorf("%s: count %d for %d items", w.what, b.Count, len(b.Items))
+			}
+			got = nil
+			for _, it := range b.Items {
+				got = append(got, audit.Record{Op: b.Op, Actor: b.Actor, Kid: it.Kid, InputB3: it.InputB3, Result: it.Result, Code: it.Code, Tenant: b.Tenant})
+			}
+		}
 		if len(got) != len(w.results) {
 			t.Errorf("%s: %d records, want %d", w.what, len(got), len(w.results))
 			continue
