@@ -65,7 +65,7 @@ type powerRig struct {
 	prev batch // what the last run acknowledged, checked after the restart
 
 	cuts, torn, verified int
-	checked            counts
+	checked              counts
 }
 
 // newPowerRig mounts a lazyfs and makes the data directory on it, durable
