@@ -68,20 +68,20 @@ type powerRig struct {
 	checked              counts
 }
 
-// newPowerRig mounts a lazyfs and makes the data directory on it, durable
-// (its name fsynced into the mount's root).
-func newPowerRig(t *testing.T, bin string) *powerRig {
+// newPowerRig mounts a lazyfs for a data directory on it. With mkdir, the
+// test makes the data directory, durable (its name fsynced into the
+// mount's root); otherwise the server makes it.
+func newPowerRig(t *testing.T, bin string, mkdir bool) *powerRig {
 	t.Helper()
 	fsys, mnt := lazyfs.Mount(t)
 	r := &powerRig{t: t, fsys: fsys, bin: bin, tmp: t.TempDir(), data: filepath.Join(mnt, "data"), l: newLedger()}
-	// The server creates a missing data directory without making its name
-	// durable (see DECISIONS, "Power-loss test"); the test starts from an
-	// existing one.
-	if err := os.Mkdir(r.data, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := syncPath(mnt); err != nil {
-		t.Fatal(err)
+	if mkdir {
+		if err := os.Mkdir(r.data, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := syncPath(mnt); err != nil {
+			t.Fatal(err)
+		}
 	}
 	r.idx = newAuditIndex(r.data)
 	t.Cleanup(func() {
@@ -182,7 +182,10 @@ func TestPowerLoss(t *testing.T) {
 	lazyfs.Require(t)
 	start := time.Now()
 	n := powerCuts(t)
-	r := newPowerRig(t, buildBinary(t, t.TempDir()))
+	// The server makes a missing data directory without making its name
+	// durable (TestPowerLossFirstStart): this test starts from one that
+	// exists.
+	r := newPowerRig(t, buildBinary(t, t.TempDir()), true)
 	for cycle := range n {
 		k := r.start()
 		if len(k.errs) > 0 {
@@ -292,7 +295,7 @@ func TestPowerLossFindsAMissingFsync(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := newPowerRig(t, bin)
+			r := newPowerRig(t, bin, true)
 			// A first run with every fsync: the server's files exist and
 			// are durable, and the checks pass.
 			k := r.start()
@@ -327,5 +330,63 @@ func TestPowerLossFindsAMissingFsync(t *testing.T) {
 			}
 			t.Logf("without the fsyncs of %s the checks found, as they must (%d):\n  %s", tc.pattern, len(found), strings.Join(first(found, 5), "\n  "))
 		})
+	}
+}
+
+// TestPowerLossFirstStart cuts the power shortly after the first start of
+// a server on a data directory it made itself, once it acknowledged
+// creates: they must survive like any others.
+func TestPowerLossFirstStart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the real binary and cuts the power under it; skipped with -short")
+	}
+	knownBug(t, "the server makes a missing data directory (fsutil.PrivateDir, os.MkdirAll) without fsyncing its parent, so a power cut can take the directory, and every acknowledged write in it, away")
+	lazyfs.Require(t)
+	r := newPowerRig(t, buildBinary(t, t.TempDir()), false)
+	k := r.start()
+	r.load(k, func() { r.waitAcks(5) })
+	if _, err := os.Stat(r.data); err != nil {
+		t.Fatalf("after a power cut the data directory the server made is gone (%v): %d acknowledged creates with it", err, len(r.prev.creates))
+	}
+	k = r.start()
+	if len(k.errs) > 0 {
+		t.Fatalf("acknowledged results are missing after the cut:\n  %s", strings.Join(k.errs, "\n  "))
+	}
+}
+
+// TestPowerLossLeavesNoSecretCopies: the server writes its secret files
+// (root.key, admin.token) through a temporary file it removes afterwards;
+// after a power cut no such temporary copy may be back.
+func TestPowerLossLeavesNoSecretCopies(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the real binary and cuts the power under it; skipped with -short")
+	}
+	knownBug(t, "fsutil.CreateFileAtomic removes its temporary file after the directory fsync, so after a power cut the copy of admin.token comes back as .admin.token.tmp-*")
+	lazyfs.Require(t)
+	r := newPowerRig(t, buildBinary(t, t.TempDir()), true)
+	k := r.start()
+	r.load(k, func() { r.waitAcks(5) })
+	ents, err := os.ReadDir(r.data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stray []string
+	for _, e := range ents {
+		if strings.Contains(e.Name(), ".tmp-") {
+			stray = append(stray, e.Name())
+		}
+	}
+	if len(stray) > 0 {
+		t.Errorf("after a power cut the data directory holds temporary copies the server had removed: %q", stray)
+	}
+}
+
+// knownBug skips a test that shows a known durability bug, naming it,
+// unless RON_KMS_POWERCUT_KNOWN_BUGS=1 asks for it to run (and fail until
+// the bug is fixed; then the skip goes).
+func knownBug(t *testing.T, bug string) {
+	t.Helper()
+	if os.Getenv("RON_KMS_POWERCUT_KNOWN_BUGS") != "1" {
+		t.Skipf("known bug, not fixed yet: %s (RON_KMS_POWERCUT_KNOWN_BUGS=1 runs the test)", bug)
 	}
 }
