@@ -384,3 +384,33 @@ func TestReaddir(t *testing.T) {
 		t.Errorf("entries after the cut: %q", names)
 	}
 }
+
+func TestAppend(t *testing.T) {
+	f, mnt := Mount(t)
+	p := filepath.Join(mnt, "log")
+	fh, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	syncDir(t, mnt)
+	for _, s := range []string{"one\n", "two\n"} {
+		if _, err := fh.WriteString(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := fh.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fh.WriteString("three\n"); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(t, p); string(got) != "one\ntwo\nthree\n" {
+		t.Fatalf("appends read back as %q", got)
+	}
+	fh.Close()
+	recover(t, f)
+	if got := read(t, p); string(got) != "one\ntwo\n" {
+		t.Errorf("after the cut: %q, want the synced appends", got)
+	}
+}
