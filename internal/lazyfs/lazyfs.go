@@ -28,8 +28,9 @@
 // has them. The mount uses /dev/fuse directly (no fusermount).
 //
 // A knob removes durability on purpose: [FS.IgnoreSync] makes fsync and
-// fdatasync of matching files succeed without persisting anything, so a test
-// can show that its checks find the loss an omitted fsync causes.
+// fdatasync of matching files and directories succeed without persisting
+// anything, so a test can show that its checks find the loss an omitted
+// fsync causes.
 package lazyfs
 
 import (
@@ -79,7 +80,7 @@ type FS struct {
 // Stats counts what the file system did since New.
 type Stats struct {
 	Syncs        int // fsync and fdatasync calls on files that persisted their content
-	IgnoredSyncs int // fsync and fdatasync calls that IgnoreSync made no-ops
+	IgnoredSyncs int // fsync and fdatasync calls (files and directories) that IgnoreSync made no-ops
 	DirSyncs     int // fsync calls on directories
 	Cuts         int // power cuts
 	Lost         int // files whose unsynced content a cut threw away
@@ -118,11 +119,11 @@ func Available() error {
 	return f.Close()
 }
 
-// IgnoreSync makes fsync and fdatasync of every regular file whose path
-// (relative to the mount, slash-separated) matches one of the patterns
-// (path.Match syntax; a pattern without a slash matches the base name)
-// succeed without making anything durable. No patterns restores normal
-// syncing. Directory fsyncs are never ignored.
+// IgnoreSync makes fsync and fdatasync of every file or directory whose
+// path (relative to the mount, slash-separated) matches one of the
+// patterns (path.Match syntax; a pattern without a slash matches the base
+// name) succeed without making anything durable: a file's content, or a
+// directory's entries. No patterns restores normal syncing.
 func (f *FS) IgnoreSync(patterns ...string) error {
 	for _, p := range patterns {
 		if _, err := path.Match(p, ""); err != nil {

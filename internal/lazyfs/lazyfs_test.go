@@ -297,6 +297,23 @@ func TestIgnoreSync(t *testing.T) {
 	if s := f.Stats(); s.IgnoredSyncs != 1 || s.Syncs != 1 {
 		t.Errorf("stats %+v: want 1 ignored sync and 1 real one", s)
 	}
+
+	// A directory: its entries stay as they were.
+	if err := f.IgnoreSync("d"); err != nil {
+		t.Fatal(err)
+	}
+	d := filepath.Join(mnt, "d")
+	if err := os.Mkdir(d, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	syncDir(t, mnt)
+	write(t, filepath.Join(d, "x"), []byte("x"), true)
+	syncDir(t, d)
+	recover(t, f)
+	absent(t, filepath.Join(d, "x"))
+	if _, err := os.Stat(d); err != nil {
+		t.Errorf("the directory itself (its parent synced): %v", err)
+	}
 }
 
 // TestCutIsAnInstant: after Cut, an open file neither reads nor writes,

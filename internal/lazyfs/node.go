@@ -204,13 +204,13 @@ func (n *node) Fsync(ctx context.Context, _ fs.FileHandle, flags uint32) syscall
 	if !n.lock() {
 		return syscall.EIO
 	}
+	if len(n.fsys.ignore) > 0 && n.fsys.ignored(n.Path(nil)) {
+		n.fsys.stats.IgnoredSyncs++
+		return 0
+	}
 	if n.ino.isDir() {
 		n.ino.durable = clone(n.ino.live)
 		n.fsys.stats.DirSyncs++
-		return 0
-	}
-	if len(n.fsys.ignore) > 0 && n.fsys.ignored(n.Path(nil)) {
-		n.fsys.stats.IgnoredSyncs++
 		return 0
 	}
 	if err := n.ino.data.sync(); err != nil {
