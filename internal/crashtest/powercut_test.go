@@ -31,7 +31,7 @@ import (
 const (
 	defaultPowerCuts = 24
 	minPowerRun      = 100 * time.Millisecond
-	maxPowerRun      = 600 * time.Millisecond
+	maxPowerRun      = 400 * time.Millisecond
 	// ackWait bounds how long the runs that cut right after an
 	// acknowledgement wait for one; generous for a loaded machine.
 	ackWait = 30 * time.Second

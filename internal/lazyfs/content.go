@@ -55,15 +55,24 @@ func (c *content) readAt(p []byte, off int64) (int, error) {
 		i := pos / pageSize
 		in := int(pos % pageSize)
 		n := min(pageSize-in, len(p)-done)
-		dst := p[done : done+n]
 		if pg, ok := c.pages[i]; ok {
-			copy(dst, pg[in:])
-		} else {
-			clear(dst)
-			if end := min(pos+int64(n), c.zeroFrom); end > pos {
-				if _, err := c.back.ReadAt(dst[:end-pos], pos); err != nil && err != io.EOF {
-					return done, err
-				}
+			copy(p[done:done+n], pg[in:])
+			done += n
+			continue
+		}
+		// A run of clean pages is read from the backing file at once.
+		for done+n < len(p) {
+			if _, ok := c.pages[i+1]; ok {
+				break
+			}
+			i++
+			n = min(n+pageSize, len(p)-done)
+		}
+		dst := p[done : done+n]
+		clear(dst)
+		if end := min(pos+int64(n), c.zeroFrom); end > pos {
+			if _, err := c.back.ReadAt(dst[:end-pos], pos); err != nil && err != io.EOF {
+				return done, err
 			}
 		}
 		done += n

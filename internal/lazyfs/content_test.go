@@ -59,6 +59,19 @@ func TestContentModel(t *testing.T) {
 		if !bytes.Equal(got[:n], live) {
 			t.Fatalf("step %d: the content reads %d bytes that differ from the model's %d", step, n, len(live))
 		}
+		off := r.IntN(len(live) + 10)
+		part := make([]byte, r.IntN(3*pageSize))
+		n, err = c.readAt(part, int64(off))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []byte{}
+		if off < len(live) {
+			want = live[off:min(len(live), off+len(part))]
+		}
+		if !bytes.Equal(part[:n], want) {
+			t.Fatalf("step %d: %d bytes read at %d differ from the model's %d", step, n, off, len(want))
+		}
 		if fi, _ := back.Stat(); fi.Size() != c.dsize {
 			t.Fatalf("step %d: backing file has %d bytes, durable size is %d", step, fi.Size(), c.dsize)
 		}
