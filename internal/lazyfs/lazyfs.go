@@ -17,12 +17,14 @@
 //     mount, resets the tree to its durable state and mounts it again.
 //
 // The durable content of each file is kept in a backing file of its own in
-// the backing directory; unsynced writes are kept in memory in 4 KiB pages.
-// The tree (names, modes, times) is kept in memory. Everything survives a
-// cut, as it survives a power loss, but not the FS value: the file system
-// lives as long as the test that made it. Ownership is the mounting user's;
-// permissions are not checked (tests run as root); there are no symbolic
-// links, special files or extended attributes.
+// the backing directory (named by inode, not by path); unsynced writes are
+// kept in memory in 4 KiB pages. The tree, durable and live, is kept in
+// memory: the file system lives as long as the FS value, that is, the test
+// that made it. Modes and times are not modelled (a change is at once
+// durable); ownership is the mounting user's; permissions are not checked
+// (tests run as root); there are no symbolic links, special files or
+// extended attributes, and fallocate knows only mode 0 and
+// FALLOC_FL_KEEP_SIZE.
 //
 // Mounting needs root and /dev/fuse; [Available] says whether this machine
 // has them. The mount uses /dev/fuse directly (no fusermount).
