@@ -27,7 +27,12 @@
 // FALLOC_FL_KEEP_SIZE.
 //
 // Mounting needs root and /dev/fuse; [Available] says whether this machine
-// has them. The mount uses /dev/fuse directly (no fusermount).
+// has them. The mount uses /dev/fuse directly (no fusermount). The process
+// that serves the mount must not touch a memory mapping of one of its
+// files: a thread stuck in such a page fault cannot stop for the garbage
+// collector, and the goroutines that would answer the fault cannot run
+// until it does. Read and write through system calls, or map in another
+// process (the server under test).
 //
 // A knob removes durability on purpose: [FS.IgnoreSync] makes fsync and
 // fdatasync of matching files and directories succeed without persisting
