@@ -51,6 +51,11 @@ func TestLayering(t *testing.T) {
 				"github.com/coreos/", "github.com/golang/protobuf/", "github.com/grpc-ecosystem/"},
 			forbid: []string{mod + "/internal/seal", mod + "/internal/keystore"}},
 		{pkg: "internal/captoken", allow: []string{"gopkg.in/macaroon.v2", "gopkg.in/errgo", "golang.org/x/"}},
+		// The power-loss file system is for tests: the binary never
+		// carries it or its FUSE library.
+		{pkg: "internal/lazyfs", allow: []string{"github.com/hanwen/go-fuse/v2", "golang.org/x/sys"}},
+		{pkg: "cmd/ron-kms", allow: []string{""},
+			forbid: []string{mod + "/internal/lazyfs", "github.com/hanwen/go-fuse/"}},
 	} {
 		for _, d := range deps(t, rule.pkg) {
 			for _, f := range rule.forbid {
