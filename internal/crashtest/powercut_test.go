@@ -340,7 +340,6 @@ func TestPowerLossFirstStart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the real binary and cuts the power under it; skipped with -short")
 	}
-	knownBug(t, "the server makes a missing data directory (fsutil.PrivateDir, os.MkdirAll) without fsyncing its parent, so a power cut can take the directory, and every acknowledged write in it, away")
 	lazyfs.Require(t)
 	r := newPowerRig(t, buildBinary(t, t.TempDir()), false)
 	k := r.start()
@@ -361,7 +360,6 @@ func TestPowerLossLeavesNoSecretCopies(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the real binary and cuts the power under it; skipped with -short")
 	}
-	knownBug(t, "fsutil.CreateFileAtomic removes its temporary file after the directory fsync, so after a power cut the copy of admin.token comes back as .admin.token.tmp-*")
 	lazyfs.Require(t)
 	r := newPowerRig(t, buildBinary(t, t.TempDir()), true)
 	k := r.start()
@@ -378,15 +376,5 @@ func TestPowerLossLeavesNoSecretCopies(t *testing.T) {
 	}
 	if len(stray) > 0 {
 		t.Errorf("after a power cut the data directory holds temporary copies the server had removed: %q", stray)
-	}
-}
-
-// knownBug skips a test that shows a known durability bug, naming it,
-// unless RON_KMS_POWERCUT_KNOWN_BUGS=1 asks for it to run (and fail until
-// the bug is fixed; then the skip goes).
-func knownBug(t *testing.T, bug string) {
-	t.Helper()
-	if os.Getenv("RON_KMS_POWERCUT_KNOWN_BUGS") != "1" {
-		t.Skipf("known bug, not fixed yet: %s (RON_KMS_POWERCUT_KNOWN_BUGS=1 runs the test)", bug)
 	}
 }
