@@ -290,10 +290,19 @@ func (ks *Keystore) unseal(ctx context.Context, k *Key, n uint32) (secretKey, er
 	sealed, inRecord := k.sealedSeed(n)
 	if !inRecord {
 		it, err := ks.store.Get(ctx, sealedPath(k.Name, n))
-		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+			// The key may have been rewritten as version 2 since k was
+			// read (by a write or a migration, here or on another node),
+			// its seeds moved into the record: read that.
+			if nk, err := ks.fetch(ctx, k.Name); err == nil && !nk.legacy && nk.Alg == k.Alg {
+				sealed, _ = nk.sealedSeed(n)
+			}
+		case err != nil:
 			return nil, storeErr(err)
+		default:
+			sealed = it.Value
 		}
-		sealed = it.Value
 	}
 	if len(sealed) == 0 {
 		return nil, fmt.Errorf("%w: no private material for %s", ErrNotFound, k.KID(n))

@@ -277,6 +277,12 @@ func TestSealedRecordBoundToVersion(t *testing.T) {
 	if _, err := fresh.Sign(ctx, Ref{Name: k.Name}, []byte("m"), Options{}); err == nil || !errors.Is(err, seal.ErrOpen) {
 		t.Fatalf("sign with a moved sealed record: %v", err)
 	}
+	// Nor does another key's seed, in the same version's slot.
+	other := create(t, ks, "")
+	replaceSealed(t, st, other.Name, 1, v1)
+	if _, err := openKS(t, st, kek).Sign(ctx, Ref{Name: other.Name}, []byte("m"), Options{}); err == nil || !errors.Is(err, seal.ErrOpen) {
+		t.Fatalf("sign with another key's sealed seed: %v", err)
+	}
 }
 
 func TestListPaging(t *testing.T) {

@@ -217,10 +217,47 @@ func TestV1Store(t *testing.T) {
 		}
 		checkV1Contents(t, openV1KS(t, st, &fakeClock{t: v1Clock}), m)
 	})
+	t.Run("migrated under a cached key", func(t *testing.T) {
+		// A keystore that cached a key from its version 1 record, before
+		// it was migrated (here by another keystore, as by another node),
+		// unseals from the version 2 record once the seeds are gone.
+		cached := openV1KS(t, st, &fakeClock{t: v1Clock})
+		var name string
+		for _, k := range m.Keys {
+			if k.Signs && strings.Contains(k.Name, "/ml-dsa-44/") {
+				name = k.Name
+			}
+		}
+		e, err := cached.entry(ctx, name)
+		if err != nil || !e.key.legacy {
+			t.Fatalf("%s: %+v, %v", name, e, err)
+		}
+		it, err := st.Get(ctx, keyPath(name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		k, err := decodeKey(it.Value, it.Revision)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cached.readLegacySeeds(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+		muts, err := keyWrite(k, k.clone())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Apply(ctx, muts...); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cached.unseal(ctx, e.key, 1); err != nil {
+			t.Fatalf("unsealing a key cached before its migration: %v", err)
+		}
+	})
 	t.Run("migrated", func(t *testing.T) {
 		ks := openV1KS(t, st, &fakeClock{t: v1Clock})
 		rep, err := ks.MigrateRecords(ctx)
-		if err != nil || rep.Migrated != len(m.Keys)-1 || len(rep.Left) != 0 {
+		if err != nil || rep.Migrated != len(m.Keys)-2 || len(rep.Left) != 0 {
 			t.Fatalf("migration: %+v, %v", rep, err)
 		}
 		if v1, v2, seeds := recordForms(t, st); v1 != 0 || v2 != len(m.Keys) || seeds != 0 {
