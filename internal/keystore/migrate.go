@@ -36,13 +36,39 @@ const (
 // failing, ctx) leaves a store that reads as before and that the next call
 // finishes. Each key is rewritten only if it has not changed since it was
 // read (compare-and-swap on its revision); a key another writer changed
-// meanwhile was migrated by that write, or is by the next call. A store
-// without version 1 records is only listed. Safe for concurrent use, with
+// meanwhile was migrated by that write, or is by the next call. Safe for
+// concurrent use, with
 // other writers and other nodes; it writes the store, so a server runs it
 // only once its rollback check allows writes.
+//
+// A run that leaves nothing in version 1 records so under
+// recordsVersionPath, and later runs read only that (a store of a million
+// keys is not listed at every start). Only this code writes key records
+// from then on, and it writes version 2.
 func (ks *Keystore) MigrateRecords(ctx context.Context) (MigrationReport, error) {
-	return ks.migrateRecords(ctx, migrateMaxOps)
+	switch it, err := ks.store.Get(ctx, recordsVersionPath); {
+	case err == nil && string(it.Value) == recordsVersion2:
+		return MigrationReport{}, nil
+	case err != nil && !errors.Is(err, storage.ErrNotFound):
+		return MigrationReport{}, storeErr(err)
+	}
+	rep, err := ks.migrateRecords(ctx, migrateMaxOps)
+	if err != nil || len(rep.Left) > 0 {
+		return rep, err
+	}
+	_, err = ks.store.Apply(ctx, storage.Mutation{Key: recordsVersionPath, Value: []byte(recordsVersion2), Expect: storage.AnyRevision})
+	if err != nil {
+		return rep, storeErr(err)
+	}
+	return rep, nil
 }
+
+// recordsVersionPath holds recordsVersion2 once every key record of the
+// store is version 2 (MigrateRecords).
+const (
+	recordsVersionPath = "meta/key-records"
+	recordsVersion2    = "2"
+)
 
 // migrateRecords is MigrateRecords with writes of at most maxOps mutations
 // (one key's at least), so that tests can stop a migration between writes.

@@ -211,6 +211,9 @@ func TestV1Store(t *testing.T) {
 		if err == nil || rep.Migrated != 1 {
 			t.Fatalf("interrupted migration: %+v, %v", rep, err)
 		}
+		if _, err := st.Get(ctx, recordsVersionPath); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("%s after an interrupted migration: %v", recordsVersionPath, err)
+		}
 		ks.store = observedStore{Store: st, h: ks.health}
 		if v1, v2, _ := recordForms(t, st); v1 != len(m.Keys)-1 || v2 != 1 {
 			t.Fatalf("after one write: %d version 1 records, %d version 2", v1, v2)
@@ -265,6 +268,9 @@ func TestV1Store(t *testing.T) {
 		}
 		checkV1Contents(t, ks, m)
 		checkV1Contents(t, openV1KS(t, st, &fakeClock{t: v1Clock}), m)
+		if it, err := st.Get(ctx, recordsVersionPath); err != nil || string(it.Value) != recordsVersion2 {
+			t.Fatalf("%s after a whole migration: %q, %v", recordsVersionPath, it.Value, err)
+		}
 		if rep, err := ks.MigrateRecords(ctx); err != nil || rep.Migrated != 0 {
 			t.Fatalf("second migration: %+v, %v", rep, err)
 		}
