@@ -180,7 +180,7 @@ func BenchmarkPairedMissSignBolt(b *testing.B) {
 // from a bbolt store (whose pages are mapped, not on the heap), each
 // having signed once (metadata, parsed public key, unsealed private key),
 // and reports the live heap per cached key as bytes/key: what
-// cli's memory limit allows per key of the cache.
+// cli's memory limit allows per key of the cache. Run it with -benchtime 1x.
 func BenchmarkCachedKeyBytes(b *testing.B) {
 	ctx := context.Background()
 	sealer, err := seal.NewAESGCM(newKEK(b))
