@@ -372,3 +372,23 @@ func (k *Key) sealedSeed(n uint32) ([]byte, bool) {
 	}
 	return k.sealed[n-1], true
 }
+
+// SealedVersions returns the numbers of the versions whose sealed seed the
+// stored key record b holds, in order, for tools and tests that inspect a
+// store or a backup. A version 1 record holds none (its seeds are stored
+// apart, under s/<name>/<version>). A record that does not decode is an
+// error wrapping the same corrupt-record error every read of it gives.
+// Nothing secret is read or returned.
+func SealedVersions(b []byte) ([]uint32, error) {
+	k, err := decodeKey(b, 0)
+	if err != nil {
+		return nil, err
+	}
+	var out []uint32
+	for i, s := range k.sealed {
+		if len(s) > 0 {
+			out = append(out, uint32(i+1))
+		}
+	}
+	return out, nil
+}
