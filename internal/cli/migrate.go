@@ -264,8 +264,8 @@ func dataDirKEK(dir string) (source string, extra map[string][]byte, err error) 
 // printNextSteps tells the operator what the cluster needs now.
 func printNextSteps(w io.Writer, done string, res *copyResult, tgt *etcdTarget, dataDir string) {
 	u, _ := etcdstore.ParseURL(res.To)
-	fmt.Fprintf(w, "%s %d items (%d keys, %d key versions) into etcd prefix %q; source and target sha256 %s\n",
-		done, res.Target.Items, res.Target.Keys, res.Target.Versions, res.Prefix, res.Target.SHA256)
+	fmt.Fprintf(w, "%s %d items (%d keys) into etcd prefix %q; source and target sha256 %s\n",
+		done, res.Target.Items, res.Target.Keys, res.Prefix, res.Target.SHA256)
 	var kekFlag, serveKEK string
 	root := "the old root.key"
 	if dataDir != "" {

@@ -256,9 +256,14 @@ const (
 	gcPercent = 400
 	// gcBaseBytes is the memory limit's allowance for everything but the
 	// key cache; gcBytesPerKey its allowance per cached key (a cached
-	// Ed25519 key takes about 1 KB; larger keys are rarer).
-	gcBaseBytes   = 256 << 20
-	gcBytesPerKey = 2 << 10
+	// Ed25519 key with a label, its record, parsed public key and
+	// unsealed private key, takes 1,445 bytes of heap:
+	// keystore.BenchmarkCachedKeyBytes; larger keys are rarer). With the
+	// default cache of 100,000 keys the limit is 242 MiB, so that the
+	// process's anonymous memory stays within 256 MiB however many keys
+	// are in use (DECISIONS.md, "Key records v2").
+	gcBaseBytes   = 96 << 20
+	gcBytesPerKey = 1536
 )
 
 // tuneGC lets the heap grow to five times what is live (GOGC 400) instead

@@ -2,9 +2,9 @@ package httpapi
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -12,7 +12,6 @@ import (
 
 	"github.com/ron-kms/ron-kms/api"
 	"github.com/ron-kms/ron-kms/internal/keystore"
-	"github.com/ron-kms/ron-kms/internal/storage"
 )
 
 // testClock is a settable keystore clock, safe for concurrent use.
@@ -75,15 +74,19 @@ func (h *harness) configure(t testing.TB, name string, body any) response {
 	return h.do(t, "POST", "/v1/kms/keys/"+name+"/config", h.Admin, body)
 }
 
-// sealedRecord reports whether the store holds the sealed seed of version n
-// (keystore sealedPath: s/<name>/<n, 10 digits>).
+// sealedRecord reports whether the store's record of key name holds the
+// sealed seed of version n (keystore.SealedVersions).
 func (h *harness) sealedRecord(t testing.TB, name string, n uint32) bool {
 	t.Helper()
-	_, err := h.Store.Get(context.Background(), fmt.Sprintf("s/%s/%010d", name, n))
-	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+	it, err := h.Store.Get(context.Background(), "k/"+name)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return err == nil
+	vs, err := keystore.SealedVersions(it.Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return slices.Contains(vs, n)
 }
 
 func (h *harness) verifyResp(t testing.TB, req api.VerifyRequest) api.VerifyResponse {

@@ -283,16 +283,31 @@ func (ks *Keystore) privateKey(ctx context.Context, e *entry, n uint32) (secretK
 	return priv, nil
 }
 
-// unseal opens the sealed seed of version n and loads it.
+// unseal opens the sealed seed of version n and loads it. The seed is in
+// k's record (version 2), read with it; only a key still in a version 1
+// record reads it from the store, apart.
 func (ks *Keystore) unseal(ctx context.Context, k *Key, n uint32) (secretKey, error) {
-	it, err := ks.store.Get(ctx, sealedPath(k.Name, n))
-	if errors.Is(err, storage.ErrNotFound) {
+	sealed, inRecord := k.sealedSeed(n)
+	if !inRecord {
+		it, err := ks.store.Get(ctx, sealedPath(k.Name, n))
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+			// The key may have been rewritten as version 2 since k was
+			// read (by a write or a migration, here or on another node),
+			// its seeds moved into the record: read that.
+			if nk, err := ks.fetch(ctx, k.Name); err == nil && !nk.legacy && nk.Alg == k.Alg {
+				sealed, _ = nk.sealedSeed(n)
+			}
+		case err != nil:
+			return nil, storeErr(err)
+		default:
+			sealed = it.Value
+		}
+	}
+	if len(sealed) == 0 {
 		return nil, fmt.Errorf("%w: no private material for %s", ErrNotFound, k.KID(n))
 	}
-	if err != nil {
-		return nil, storeErr(err)
-	}
-	seed, err := ks.sealer.Open(seal.Binding{Name: k.Name, Version: n, Alg: k.Alg}, it.Value)
+	seed, err := ks.sealer.Open(seal.Binding{Name: k.Name, Version: n, Alg: k.Alg}, sealed)
 	if err != nil {
 		return nil, fmt.Errorf("keystore: unsealing %s: %w", k.KID(n), err)
 	}

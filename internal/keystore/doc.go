@@ -9,10 +9,13 @@
 //
 // Store layout (all keys are strings, values opaque to the store):
 //
-//	k/<tenant>/<purpose>/<alg>/<uuid>        key metadata (JSON, no secrets)
-//	s/<tenant>/<purpose>/<alg>/<uuid>/<v>    sealed seed of version v (v zero-padded)
-//	op/<tenant>/<op_id>                      result of an idempotent create or rotate
-//	meta/<name>                              server secrets (sealed) and the KEK check
+//	k/<tenant>/<purpose>/<alg>/<uuid>        the key record: metadata and every version's
+//	                                         sealed seed (binary, version 2, record.go)
+//	s/<tenant>/<purpose>/<alg>/<uuid>/<v>    sealed seed of version v of a version 1 (JSON)
+//	                                         key record, until it is migrated (migrate.go)
+//	op/<tenant>/<op_id>                      result of an idempotent create, rotate or import
+//	meta/<name>                              server secrets (sealed), the KEK check, and
+//	                                         key-records (2 once every record is version 2)
 //	sched/<due>/<kind>/<name>[/<v>]          the scheduler's due-index (scheduler.go)
 //
 // The cache is kept coherent by the store's change feed of "k/"; whether

@@ -26,11 +26,11 @@ func TestEd25519SealsSeedAndPublicKey(t *testing.T) {
 	sealer, _ := seal.NewAESGCM(kek)
 
 	k := create(t, ks, "")
-	it, err := st.Get(ctx, sealedPath(k.Name, 1))
-	if err != nil {
-		t.Fatal(err)
+	sealed, ok := storedSealed(t, st, k.Name, 1)
+	if !ok {
+		t.Fatal("no sealed seed in the record")
 	}
-	plain, err := sealer.Open(seal.Binding{Name: k.Name, Version: 1, Alg: "ed25519"}, it.Value)
+	plain, err := sealer.Open(seal.Binding{Name: k.Name, Version: 1, Alg: "ed25519"}, sealed)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,9 +50,9 @@ func TestEd25519SealsSeedAndPublicKey(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		k.sealed = [][]byte{sealed}
 		if _, err := st.Apply(ctx,
-			storage.Mutation{Key: keyPath(name), Value: k.encode(), Expect: storage.MustNotExist},
-			storage.Mutation{Key: sealedPath(name, 1), Value: sealed, Expect: storage.MustNotExist}); err != nil {
+			storage.Mutation{Key: keyPath(name), Value: mustEncode(t, k), Expect: storage.MustNotExist}); err != nil {
 			t.Fatal(err)
 		}
 		if s := sign(t, ks, Ref{Name: name}, msg); !bytes.Equal(s.Parts[0].Sig, want) {
@@ -64,13 +64,60 @@ func TestEd25519SealsSeedAndPublicKey(t *testing.T) {
 	name := "rfc/form/ed25519/0190b8a4-4f7c-7b7e-8a1d-0000000000ff"
 	bad := &Key{Name: name, Tenant: "rfc", Purpose: "form", Alg: "ed25519", UUID: name[len(name)-36:],
 		Current: 1, MinVerify: 1, Versions: []Version{{Number: 1, State: Enabled, PublicKey: make([]byte, 32)}}}
-	sealed, _ := sealer.Seal(seal.Binding{Name: name, Version: 1, Alg: "ed25519"}, make([]byte, 48))
+	sealed, _ = sealer.Seal(seal.Binding{Name: name, Version: 1, Alg: "ed25519"}, make([]byte, 48))
+	bad.sealed = [][]byte{sealed}
 	if _, err := st.Apply(ctx,
-		storage.Mutation{Key: keyPath(name), Value: bad.encode(), Expect: storage.MustNotExist},
-		storage.Mutation{Key: sealedPath(name, 1), Value: sealed, Expect: storage.MustNotExist}); err != nil {
+		storage.Mutation{Key: keyPath(name), Value: mustEncode(t, bad), Expect: storage.MustNotExist}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := ks.Sign(ctx, Ref{Name: name}, []byte("m"), Options{}); err == nil {
 		t.Fatal("a 48-byte sealed ed25519 secret signed")
+	}
+}
+
+// mustEncode is k's version 2 record.
+func mustEncode(t testing.TB, k *Key) []byte {
+	t.Helper()
+	b, err := k.encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// storedSealed is the sealed seed of version n in name's stored record.
+func storedSealed(t testing.TB, st storage.Store, name string, n uint32) ([]byte, bool) {
+	t.Helper()
+	it, err := st.Get(context.Background(), keyPath(name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := decodeKey(it.Value, it.Revision)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, inRecord := k.sealedSeed(n)
+	if !inRecord {
+		t.Fatalf("%s is a version 1 record", name)
+	}
+	return s, len(s) > 0
+}
+
+// replaceSealed writes name's record again with sealed as version n's
+// sealed seed.
+func replaceSealed(t testing.TB, st storage.Store, name string, n uint32, sealed []byte) {
+	t.Helper()
+	ctx := context.Background()
+	it, err := st.Get(ctx, keyPath(name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := decodeKey(it.Value, it.Revision)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.sealed[n-1] = sealed
+	if _, err := st.Apply(ctx, storage.Mutation{Key: keyPath(name), Value: mustEncode(t, k), Expect: it.Revision}); err != nil {
+		t.Fatal(err)
 	}
 }

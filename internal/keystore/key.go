@@ -1,7 +1,6 @@
 package keystore
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -20,7 +19,9 @@ const (
 	Destroyed        State = "destroyed"
 )
 
-// Key is a snapshot of a key's metadata. It holds no secret. A *Key returned
+// Key is a snapshot of a key's metadata. It holds no secret (the sealed
+// seeds it carries, unexported, are ciphertext that opens only with the
+// key-encryption key). A *Key returned
 // by the Keystore is shared and must not be modified.
 type Key struct {
 	Name            string            `json:"name"` // tenant/purpose/alg/uuid
@@ -39,6 +40,14 @@ type Key struct {
 	// private material, so it verifies but never signs or rotates.
 	VerifyOnly bool  `json:"verify_only,omitempty"`
 	revision   int64 // store revision of this snapshot
+	// sealed holds the sealed seed of each version (index = version-1; nil
+	// for none: destroyed, verify-only), as the record holds them. They
+	// are ciphertext, opened only with the KEK and the version's binding.
+	// Nil for a version 1 record until fetchForWrite reads them.
+	sealed [][]byte
+	// legacy marks a key read from a version 1 record, whose sealed seeds
+	// are stored apart under sealedPath (record.go).
+	legacy bool
 }
 
 // Version is one version of a key.
@@ -72,6 +81,9 @@ func (k *Key) KID(n uint32) string {
 func (k *Key) clone() *Key {
 	c := *k
 	c.Versions = append([]Version(nil), k.Versions...)
+	if k.sealed != nil {
+		c.sealed = append([][]byte(nil), k.sealed...)
+	}
 	if k.Labels != nil {
 		c.Labels = make(map[string]string, len(k.Labels))
 		for a, b := range k.Labels {
@@ -81,41 +93,8 @@ func (k *Key) clone() *Key {
 	return &c
 }
 
-// errCorruptKey is wrapped by every error of decodeKey.
+// errCorruptKey is wrapped by every error of decodeKey (record.go).
 var errCorruptKey = errors.New("keystore: corrupt key record")
-
-// decodeKey decodes a stored key record (what encode wrote) of store
-// revision rev. Records written before Version.Origin existed read as
-// OriginGenerated. A record that is not JSON, whose versions are not
-// numbered 1, 2, ... in order or whose current version is not one of them
-// is errCorruptKey, and no key.
-func decodeKey(b []byte, rev int64) (*Key, error) {
-	var k Key
-	if err := json.Unmarshal(b, &k); err != nil {
-		return nil, fmt.Errorf("%w: %v", errCorruptKey, err)
-	}
-	for i, v := range k.Versions {
-		if v.Number != uint32(i+1) {
-			return nil, fmt.Errorf("%w %s: version %d at slot %d", errCorruptKey, k.Name, v.Number, i)
-		}
-		if v.Origin == "" {
-			k.Versions[i].Origin = OriginGenerated
-		}
-	}
-	if k.Current == 0 || int(k.Current) > len(k.Versions) {
-		return nil, fmt.Errorf("%w %s: current version %d", errCorruptKey, k.Name, k.Current)
-	}
-	k.revision = rev
-	return &k, nil
-}
-
-func (k *Key) encode() []byte {
-	b, err := json.Marshal(k)
-	if err != nil {
-		panic("keystore: encoding key metadata: " + err.Error()) // only plain types: cannot fail
-	}
-	return b
-}
 
 // Store keys.
 func keyPath(name string) string { return "k/" + name }

@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -101,16 +102,31 @@ func sameKey(a, b *Key) bool {
 	return true
 }
 
+// v1Records returns the key records of the version 1 store fixture
+// (testdata/v1store), read from a copy of it.
+func v1Records(t testing.TB) []storage.Item {
+	t.Helper()
+	st := openV1Fixture(t)
+	items, err := st.List(context.Background(), "k/", "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return items
+}
+
 // FuzzDecodeKey: a record that decodes satisfies what the rest of the
 // package relies on (versions numbered 1..n in their slots, a current
 // version among them, an origin for each, the revision it was read at),
-// and encodes to a canonical form that decodes to the same key and encodes
-// to the same bytes again; a record that does not decode is
-// errCorruptKey and no key. Seeds are the records a keystore wrote.
+// and encodes to a version 2 record that decodes to the same key (sealed
+// seeds included) and encodes to the same bytes again; a version 2 record
+// that decodes is that encoding already (the parser accepts one form). A
+// record that does not decode is errCorruptKey and no key. Seeds are the
+// records keystores wrote: version 2 by this code, version 1 (JSON) from the
+// fixture written by the code before it, and near misses of both.
 func FuzzDecodeKey(f *testing.F) {
-	for _, it := range storedFixture(f, "k/") {
+	for _, it := range v1Records(f) {
 		if _, err := decodeKey(it.Value, it.Revision); err != nil {
-			f.Fatalf("a record the keystore wrote does not decode: %s: %v", it.Value, err)
+			f.Fatalf("a version 1 record does not decode: %s: %v", it.Value, err)
 		}
 		s := string(it.Value)
 		f.Add(it.Value)
@@ -122,12 +138,14 @@ func FuzzDecodeKey(f *testing.F) {
 			strings.Replace(s, `"versions":[`, `"versions":[{"n":1},`, 1),
 			strings.Replace(s, `"versions":[`, `"versions":null,"x":[`, 1),
 			strings.Replace(s, `"name":`, `"NAME":`, 1), // encoding/json folds case
+			strings.Replace(s, `"tenant":"`, `"tenant":"x`, 1),
 			strings.Replace(s, `"labels":{`, `"labels":{"team":"x",`, 1),
 			strings.Replace(s, `Z"`, `+05:30"`, 1),
 			strings.Replace(s, `Z"`, `.123456789-00:01"`, 1),
 			strings.Replace(s, `2026-`, `0000-`, 1),
 			strings.Replace(s, `2026-`, `10000-`, 1),
 			strings.Replace(s, `"pub":"`, `"pub":"!`, 1),
+			strings.Replace(s, `"state":"enabled"`, `"state":"on"`, 1),
 			strings.Replace(s, `"auto_rotate_days":`, `"auto_rotate_days":4294967295`, 1),
 			" " + s + "\n",
 			s[:len(s)/2],
@@ -136,10 +154,25 @@ func FuzzDecodeKey(f *testing.F) {
 			f.Add([]byte(near))
 		}
 	}
+	for _, it := range storedFixture(f, "k/") {
+		if _, err := decodeKey(it.Value, it.Revision); err != nil {
+			f.Fatalf("a record the keystore wrote does not decode: %x: %v", it.Value, err)
+		}
+		b := it.Value
+		f.Add(b)
+		for _, n := range []int{1, 2, 3, len(b) / 2, len(b) - 1} {
+			f.Add(b[:n])
+			flip := bytes.Clone(b)
+			flip[n] ^= 0x80
+			f.Add(flip)
+		}
+		f.Add(append(bytes.Clone(b), 0))
+	}
 	f.Add([]byte(`{"current":1,"versions":[{"n":1}]}`))
-	f.Add([]byte(`{"current":1,"versions":[{"n":1,"destroy_at":"0001-01-01T01:00:00+01:00"}],"labels":{}}`))
+	f.Add([]byte(`{"name":"a/b/c/d","tenant":"a","purpose":"b","alg":"c","uuid":"d","current":1,"versions":[{"n":1,"state":"enabled","destroy_at":"0001-01-01T01:00:00+01:00"}],"labels":{}}`))
 	f.Add([]byte(`null`))
 	f.Add([]byte(``))
+	f.Add([]byte{keyRecordV2})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		const rev = 7
 		k, err := decodeKey(b, rev)
@@ -160,16 +193,85 @@ func FuzzDecodeKey(f *testing.F) {
 		if _, ok := k.Version(k.Current); !ok {
 			t.Fatalf("decodeKey(%q): current version %d of %d", b, k.Current, len(k.Versions))
 		}
-		enc := k.encode()
+		if k.legacy {
+			k.sealed = make([][]byte, len(k.Versions)) // as fetchForWrite finds none
+		}
+		enc, err := k.encode()
+		if err != nil {
+			t.Fatalf("decodeKey(%q) encodes with %v", b, err)
+		}
+		if !k.legacy && !bytes.Equal(enc, b) {
+			t.Fatalf("version 2 record %x decodes and encodes to %x", b, enc)
+		}
 		k2, err := decodeKey(enc, rev)
 		if err != nil {
 			t.Fatalf("re-encoding %q of %q does not decode: %v", enc, b, err)
 		}
-		if !sameKey(k, k2) {
+		if !sameKey(k, k2) || !slices.EqualFunc(k.sealed, k2.sealed, bytes.Equal) {
 			t.Fatalf("%q decodes to %+v, its encoding %q to %+v", b, k, enc, k2)
 		}
-		if again := k2.encode(); !bytes.Equal(again, enc) {
+		if again, _ := k2.encode(); !bytes.Equal(again, enc) {
 			t.Fatalf("encoding of %q is not stable: %q, then %q", b, enc, again)
+		}
+	})
+}
+
+// FuzzDecodeOp: an op record that decodes has a kind and a 64-digit
+// digest and a result of its kind; a version 2 one re-encodes to the same
+// bytes, a version 1 one to a version 2 record that decodes to the same
+// result. One that does not decode is errCorruptOp. Seeds are the op
+// records of the version 1 fixture and of a keystore of this code.
+func FuzzDecodeOp(f *testing.F) {
+	ctx := context.Background()
+	ks := newMemKS(f)
+	k, err := ks.Create(ctx, CreateParams{Tenant: "acme", Purpose: "fuzz", Alg: "ed25519", Labels: map[string]string{"a": "b"}, OpID: "c1"})
+	if err != nil {
+		f.Fatal(err)
+	}
+	if _, err := ks.Rotate(ctx, k.Name, "r1"); err != nil {
+		f.Fatal(err)
+	}
+	var seeds []storage.Item
+	for _, st := range []storage.Store{openV1Fixture(f), ks.raw} {
+		items, err := st.List(ctx, "op/", "", 0)
+		if err != nil || len(items) == 0 {
+			f.Fatalf("op records: %d, %v", len(items), err)
+		}
+		seeds = append(seeds, items...)
+	}
+	for _, it := range seeds {
+		if _, err := decodeOp(it.Value); err != nil {
+			f.Fatalf("an op record a keystore wrote does not decode: %q: %v", it.Value, err)
+		}
+		b := it.Value
+		f.Add(b)
+		f.Add(b[:len(b)-1])
+		f.Add(append(bytes.Clone(b), 0))
+		if b[0] == opRecordV2 {
+			for _, n := range []int{1, 2, 34, 35, 36} {
+				flip := bytes.Clone(b)
+				flip[n] ^= 0x41
+				f.Add(flip)
+			}
+		}
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := decodeOp(b)
+		if err != nil {
+			if !errors.Is(err, errCorruptOp) {
+				t.Fatalf("decodeOp(%q): %v, want errCorruptOp", b, err)
+			}
+			return
+		}
+		if b[0] != opRecordV2 {
+			return // version 1: as loose as it always was (encoding/json)
+		}
+		var result any = r.rotate
+		if r.key != nil {
+			result = r.key
+		}
+		if enc := encodeOp(r.kind, r.digest, result); !bytes.Equal(enc, b) {
+			t.Fatalf("op record %x decodes and encodes to %x", b, enc)
 		}
 	})
 }

@@ -207,10 +207,15 @@ func (ks *Keystore) skeleton(tenant, purpose, alg string) (*Key, time.Time) {
 // is verify-only) and its op_id result in one atomic write, then caches it.
 // Losing a race with the same op_id answers as the winner did.
 func (ks *Keystore) commitNew(ctx context.Context, k *Key, sealed []byte, priv secretKey, opID, kind, digest string) (*Key, error) {
-	muts := []storage.Mutation{{Key: keyPath(k.Name), Value: k.encode(), Expect: storage.MustNotExist}}
-	if sealed != nil {
-		muts = append(muts, storage.Mutation{Key: sealedPath(k.Name, 1), Value: sealed, Expect: storage.MustNotExist})
+	k.sealed = [][]byte{sealed} // nil for a verify-only key
+	b, err := k.encode()
+	if err != nil {
+		if priv != nil {
+			priv.destroy()
+		}
+		return nil, err
 	}
+	muts := []storage.Mutation{{Key: keyPath(k.Name), Value: b, Expect: storage.MustNotExist}}
 	if opID != "" {
 		muts = append(muts, opMutation(k.Tenant, opID, kind, digest, k))
 	}
@@ -285,7 +290,7 @@ func (ks *Keystore) Rotate(ctx context.Context, name, opID string) (RotateResult
 // rotateOnce is one attempt of Rotate: done is false when the key changed
 // underneath it (nothing was written; try again).
 func (ks *Keystore) rotateOnce(ctx context.Context, name, opID, digest string) (res RotateResult, done bool, err error) {
-	k, err := ks.fetch(ctx, name)
+	k, err := ks.fetchForWrite(ctx, name)
 	if err != nil {
 		return RotateResult{}, false, err
 	}
@@ -310,11 +315,13 @@ func (ks *Keystore) rotateOnce(ctx context.Context, name, opID, digest string) (
 	prev := k.Current
 	nk := k.clone()
 	nk.Versions = append(nk.Versions, v)
+	nk.sealed = append(nk.sealed, sealed)
 	nk.Current = n
 	res = RotateResult{KID: nk.KID(n), Previous: nk.KID(prev)}
-	muts := []storage.Mutation{
-		{Key: keyPath(name), Value: nk.encode(), Expect: k.revision},
-		{Key: sealedPath(name, n), Value: sealed, Expect: storage.MustNotExist},
+	muts, err := keyWrite(k, nk)
+	if err != nil {
+		priv.destroy()
+		return RotateResult{}, false, err
 	}
 	if opID != "" {
 		muts = append(muts, opMutation(k.Tenant, opID, "rotate", digest, res))
@@ -445,6 +452,55 @@ func (ks *Keystore) fetch(ctx context.Context, name string) (*Key, error) {
 		return nil, storeErr(err)
 	}
 	return decodeKey(it.Value, it.Revision)
+}
+
+// fetchForWrite is fetch for a write of the key: a key read from a version
+// 1 record gets its sealed seeds read too (from sealedPath), so that the
+// version 2 record written in its place holds them (see keyWrite).
+func (ks *Keystore) fetchForWrite(ctx context.Context, name string) (*Key, error) {
+	k, err := ks.fetch(ctx, name)
+	if err != nil || !k.legacy {
+		return k, err
+	}
+	return k, ks.readLegacySeeds(ctx, k)
+}
+
+// readLegacySeeds fills k.sealed from the separate records of a version 1
+// key; a version without one (destroyed, verify-only) has none.
+func (ks *Keystore) readLegacySeeds(ctx context.Context, k *Key) error {
+	sealed := make([][]byte, len(k.Versions))
+	for i := range k.Versions {
+		it, err := ks.store.Get(ctx, sealedPath(k.Name, uint32(i+1)))
+		if errors.Is(err, storage.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return storeErr(err)
+		}
+		sealed[i] = it.Value
+	}
+	k.sealed = sealed
+	return nil
+}
+
+// keyWrite returns the mutations that replace old, as read from the store,
+// with nk: nk's version 2 record, written only if old is still the stored
+// revision, and, when old was a version 1 record, the deletion of its
+// separate sealed seeds (their copies are in nk's record) in the same
+// atomic write. A record too large is ErrUnsupported (MaxKeyRecordSize).
+func keyWrite(old, nk *Key) ([]storage.Mutation, error) {
+	b, err := nk.encode()
+	if err != nil {
+		return nil, err
+	}
+	muts := []storage.Mutation{{Key: keyPath(nk.Name), Value: b, Expect: old.revision}}
+	if old.legacy {
+		for i := range old.Versions {
+			muts = append(muts, storage.Mutation{Key: sealedPath(old.Name, uint32(i+1)), Expect: storage.AnyRevision})
+		}
+	}
+	nk.legacy = false
+	return muts, nil
 }
 
 func storeErr(err error) error {

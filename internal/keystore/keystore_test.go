@@ -271,13 +271,17 @@ func TestSealedRecordBoundToVersion(t *testing.T) {
 	}
 	// Move version 1's sealed seed over version 2's, then sign with a fresh
 	// keystore (empty cache): unsealing must fail, not sign with v1's key.
-	v1, _ := st.Get(ctx, sealedPath(k.Name, 1))
-	if _, err := st.Apply(ctx, storage.Mutation{Key: sealedPath(k.Name, 2), Value: v1.Value, Expect: storage.AnyRevision}); err != nil {
-		t.Fatal(err)
-	}
+	v1, _ := storedSealed(t, st, k.Name, 1)
+	replaceSealed(t, st, k.Name, 2, v1)
 	fresh := openKS(t, st, kek)
 	if _, err := fresh.Sign(ctx, Ref{Name: k.Name}, []byte("m"), Options{}); err == nil || !errors.Is(err, seal.ErrOpen) {
 		t.Fatalf("sign with a moved sealed record: %v", err)
+	}
+	// Nor does another key's seed, in the same version's slot.
+	other := create(t, ks, "")
+	replaceSealed(t, st, other.Name, 1, v1)
+	if _, err := openKS(t, st, kek).Sign(ctx, Ref{Name: other.Name}, []byte("m"), Options{}); err == nil || !errors.Is(err, seal.ErrOpen) {
+		t.Fatalf("sign with another key's sealed seed: %v", err)
 	}
 }
 
@@ -374,9 +378,9 @@ func TestRFC8032ThroughKeystore(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		k.sealed = [][]byte{sealed}
 		if _, err := st.Apply(ctx,
-			storage.Mutation{Key: keyPath(name), Value: k.encode(), Expect: storage.MustNotExist},
-			storage.Mutation{Key: sealedPath(name, 1), Value: sealed, Expect: storage.MustNotExist}); err != nil {
+			storage.Mutation{Key: keyPath(name), Value: mustEncode(t, k), Expect: storage.MustNotExist}); err != nil {
 			t.Fatal(err)
 		}
 		s := sign(t, ks, Ref{Name: name}, msg)

@@ -157,7 +157,7 @@ func (ks *Keystore) update(ctx context.Context, name string, change func(k *Key)
 		return nil, err
 	}
 	for attempt := 1; ; attempt++ {
-		k, err := ks.fetch(ctx, name)
+		k, err := ks.fetchForWrite(ctx, name)
 		if err != nil {
 			return nil, err
 		}
@@ -168,7 +168,11 @@ func (ks *Keystore) update(ctx context.Context, name string, change func(k *Key)
 		if nk == nil {
 			return k, nil // nothing to change
 		}
-		muts = append([]storage.Mutation{{Key: keyPath(name), Value: nk.encode(), Expect: k.revision}}, muts...)
+		kw, err := keyWrite(k, nk)
+		if err != nil {
+			return nil, err
+		}
+		muts = append(kw, muts...)
 		rev, err := ks.store.Apply(ctx, muts...)
 		if err == nil {
 			nk.revision = rev

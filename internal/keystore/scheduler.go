@@ -174,16 +174,13 @@ func (ks *Keystore) RunDue(ctx context.Context) (TickReport, error) {
 // runTask performs one due entry whose store revision is rev.
 func (ks *Keystore) runTask(ctx context.Context, t task, rev int64, now time.Time, rep *TickReport) error {
 	entry := storage.Mutation{Key: t.path(), Expect: rev} // delete, only if no one else did
-	k, err := ks.fetch(ctx, t.name)
+	k, err := ks.fetchForWrite(ctx, t.name)
 	if errors.Is(err, ErrNotFound) {
 		_, err := ks.applyTask(ctx, nil, entry)
 		return err
 	}
 	if err != nil {
 		return err
-	}
-	keyCAS := func(nk *Key) storage.Mutation {
-		return storage.Mutation{Key: keyPath(k.Name), Value: nk.encode(), Expect: k.revision}
 	}
 	switch t.kind {
 	case taskDestroy:
@@ -208,8 +205,12 @@ func (ks *Keystore) runTask(ctx context.Context, t task, rev int64, now time.Tim
 		nk.Versions[t.version-1].DestroyAt = time.Time{}
 		// The sealed private seed goes in the same write as the state
 		// change; the public key stays in the key record.
-		erase := storage.Mutation{Key: sealedPath(k.Name, t.version), Expect: storage.AnyRevision}
-		if done, err := ks.applyTask(ctx, nk, keyCAS(nk), entry, erase); !done {
+		nk.sealed[t.version-1] = nil
+		muts, err := keyWrite(k, nk)
+		if err != nil {
+			return err
+		}
+		if done, err := ks.applyTask(ctx, nk, append(muts, entry)...); !done {
 			return err
 		}
 		rep.Destroyed = append(rep.Destroyed, k.KID(t.version))
@@ -239,9 +240,15 @@ func (ks *Keystore) runTask(ctx context.Context, t task, rev int64, now time.Tim
 		}
 		nk := k.clone()
 		nk.Versions = append(nk.Versions, v)
+		nk.sealed = append(nk.sealed, sealed)
 		nk.Current = n
 		next, _ := rotateTask(nk)
-		muts := []storage.Mutation{keyCAS(nk), {Key: sealedPath(k.Name, n), Value: sealed, Expect: storage.MustNotExist}, entry}
+		muts, err := keyWrite(k, nk)
+		if err != nil {
+			priv.destroy()
+			return err
+		}
+		muts = append(muts, entry)
 		if next.path() != t.path() {
 			muts = append(muts, schedPut(next))
 		}

@@ -50,11 +50,8 @@ func u32(v uint32) *uint32 { return &v }
 
 func sealedExists(t *testing.T, st storage.Store, name string, n uint32) bool {
 	t.Helper()
-	_, err := st.Get(context.Background(), sealedPath(name, n))
-	if err != nil && !errors.Is(err, storage.ErrNotFound) {
-		t.Fatal(err)
-	}
-	return err == nil
+	_, ok := storedSealed(t, st, name, n)
+	return ok
 }
 
 func schedKeys(t *testing.T, st storage.Store) []string {

@@ -100,6 +100,9 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err err
 	if err := s.openAudit(ctx); err != nil {
 		return nil, err
 	}
+	if err := s.migrateRecords(ctx); err != nil {
+		return nil, err
+	}
 	root, err := s.ks.ServerSecret(ctx, tokenRootSecret, 32)
 	if err != nil {
 		return nil, err
@@ -401,3 +404,32 @@ func buildInfo(store string) api.BuildInfo {
 }
 
 var _ io.Closer = (*Server)(nil)
+
+// migrateRecords rewrites the store's version 1 key records as version 2
+// (keystore.MigrateRecords) once the rollback check allows writes: a
+// rolled-back store is not written, and keeps being read in both forms. A
+// migration that did something is logged and audited (op
+// migrate_key_records, Count the keys); records it left are logged, one
+// line each, and keep reading as before.
+func (s *Server) migrateRecords(ctx context.Context) error {
+	if s.rollback != nil {
+		return nil
+	}
+	rep, err := s.ks.MigrateRecords(ctx)
+	for _, e := range rep.Left {
+		s.log.Warn("key record left in version 1", slog.String("error", e.Error()))
+	}
+	if rep.Migrated > 0 {
+		s.log.Info("key records migrated to version 2", slog.Int("keys", rep.Migrated))
+		if s.audit != nil {
+			if aerr := s.audit.AppendAll(ctx, []audit.Record{{Op: "migrate_key_records", Result: audit.ResultOK,
+				Actor: "server", Count: uint64(rep.Migrated)}}); aerr != nil {
+				return fmt.Errorf("server: recording the key record migration: %w", aerr)
+			}
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("server: migrating key records to version 2 (%d done; the next start goes on): %w", rep.Migrated, err)
+	}
+	return nil
+}

@@ -27,8 +27,10 @@ type Summary struct {
 	// values' lengths.
 	Items int64 `json:"items"`
 	Bytes int64 `json:"bytes"`
-	// Keys counts the key records (k/…), Versions the sealed key versions
-	// (s/…), in the keystore's layout.
+	// Keys counts the key records (k/…), Versions the sealed seeds stored
+	// apart from them (s/…), in the keystore's layout: only key records
+	// of version 1 have those (a version 2 record holds its seeds, and a
+	// copy does not read records).
 	Keys     int64 `json:"keys"`
 	Versions int64 `json:"versions"`
 	// ByPrefix counts the items by the part of their key before the first
