@@ -52,6 +52,7 @@ func checkBackup(t *testing.T, h *harness, r response) {
 // one verifies, and each holds whole keys (metadata with its sealed seed).
 func TestBackupStreamsConsistently(t *testing.T) {
 	h := newHarness(t)
+	h.createKey(t, "acme", "first", "ed25519") // so that every backup holds one
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan struct{})
