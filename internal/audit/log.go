@@ -163,12 +163,12 @@ type Log struct {
 	// Owned by the writer goroutine (by Open before it starts).
 	f       logFile
 	fileN   int
-	off     int64      // bytes of f that are durable and belong to the log
-	alloc   int64      // f is zero-filled (and that is durable) from off up to alloc
-	grown   bool       // f's size changed since its last sync: the next must be a full fsync
-	dirty   bool       // f may hold bytes past off (a write or fsync failed)
+	off     int64 // bytes of f that are durable and belong to the log
+	alloc   int64 // f is zero-filled (and that is durable) from off up to alloc
+	grown   bool  // f's size changed since its last sync: the next must be a full fsync
+	dirty   bool  // f may hold bytes past off (a write or fsync failed)
 	ahead   *extension // zero-filling of f beyond alloc in progress, or nil
-	failure error      // why the last write failed; nil when healthy
+	failure error // why the last write failed; nil when healthy
 	floor   uint64
 	st, dur state // the chain as written so far, and as durable
 	buf     []byte
