@@ -167,7 +167,6 @@ type Log struct {
 	alloc   int64 // f is zero-filled (and that is durable) from off up to alloc
 	grown   bool  // f's size changed since its last sync: the next must be a full fsync
 	dirty   bool  // f may hold bytes past off (a write or fsync failed)
-	ahead   *extension // zero-filling of f beyond alloc in progress, or nil
 	failure error // why the last write failed; nil when healthy
 	floor   uint64
 	st, dur state // the chain as written so far, and as durable
@@ -377,7 +376,6 @@ func (l *Log) openFile(n int, flag int, perm os.FileMode) (logFile, error) {
 // and blocks) and the directory (its name) before switching to it, so that
 // the first record written into it needs only an fdatasync.
 func (l *Log) createFile(n int) error {
-	l.finishAhead(true) // it writes to the file this one replaces
 	f, err := l.openFile(n, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
@@ -428,66 +426,6 @@ func (l *Log) datasync() error {
 	}
 	l.nFsyncs.Add(1)
 	return l.f.Datasync()
-}
-
-// An extension zero-fills [from, to) of a file and fsyncs it, in its own
-// goroutine, while the writer goes on writing records below from: the
-// zero-filling and its full fsync (milliseconds for megabytes) are then off
-// the path of every request, which waits only for the fdatasync of its own
-// records. done receives the outcome once.
-type extension struct {
-	from, to int64
-	done     chan error
-}
-
-// extendAhead starts zero-filling the next PreallocBytes of the file in the
-// background once less than half of that is left before alloc, unless the
-// file is at its maximum or an extension is already under way.
-func (l *Log) extendAhead() {
-	if l.ahead != nil || l.dirty || l.alloc >= l.maxFile || l.alloc-l.off >= l.prealloc/2 {
-		return
-	}
-	e := &extension{from: l.alloc, to: min(l.alloc+l.prealloc, l.maxFile), done: make(chan error, 1)}
-	f := l.f
-	l.ahead = e
-	go func() {
-		err := writeZeros(f, e.from, e.to-e.from)
-		if err == nil {
-			l.nFsyncs.Add(1)
-			err = f.Sync()
-		}
-		e.done <- err
-	}()
-}
-
-// finishAhead takes the outcome of the extension under way, waiting for it
-// if wait is set (else only if it is already done). A finished one moves
-// alloc; a failed one is dropped (the file may have grown without a sync, so
-// the next sync is a full fsync) and the writer extends in line when it must.
-func (l *Log) finishAhead(wait bool) {
-	e := l.ahead
-	if e == nil {
-		return
-	}
-	var err error
-	if wait {
-		err = <-e.done
-	} else {
-		select {
-		case err = <-e.done:
-		default:
-			return
-		}
-	}
-	l.ahead = nil
-	if err != nil {
-		l.grown = true
-		l.log.Warn("audit: zero-filling ahead failed; the next write extends the file itself", "file", FileName(l.fileN), "err", err)
-		return
-	}
-	if e.from == l.alloc {
-		l.alloc = e.to
-	}
 }
 
 // extend zero-fills the file from alloc to at least end: PreallocBytes
@@ -637,7 +575,6 @@ func (l *Log) run() {
 				l.commit(batch, "")
 			}
 			err = l.commit(batch, ReasonClose)
-			l.finishAhead(true)
 			if cerr := l.f.Close(); err == nil {
 				err = cerr
 			}
@@ -702,7 +639,6 @@ func (l *Log) commit(batch []*request, reason string) (err error) {
 		}
 	}()
 	if l.dirty {
-		l.finishAhead(true)
 		if err := l.f.Truncate(l.off); err != nil {
 			return fmt.Errorf("%w: truncating %s: %w", ErrUnavailable, FileName(l.fileN), err)
 		}
@@ -775,9 +711,7 @@ func (l *Log) flush(buf []byte) error {
 		return nil
 	}
 	name := FileName(l.fileN)
-	end := l.off + int64(len(buf))
-	l.finishAhead(end > l.alloc)
-	if end > l.alloc {
+	if end := l.off + int64(len(buf)); end > l.alloc {
 		if err := l.extend(end); err != nil {
 			l.dirty = true
 			return fmt.Errorf("%w: zero-filling %s: %w", ErrUnavailable, name, err)
@@ -796,7 +730,6 @@ func (l *Log) flush(buf []byte) error {
 	l.nCheckpoints.Add(l.st.cpN - l.dur.cpN)
 	l.off += int64(len(buf))
 	l.dur = l.st
-	l.extendAhead()
 	if l.failure != nil {
 		l.log.Info("audit: the log is writable again", "file", name)
 		l.failure = nil
