@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/ron-kms/ron-kms/internal/fsutil"
 )
 
 const (
@@ -76,16 +78,6 @@ type logFile interface {
 	Close() error
 }
 
-// syncDir fsyncs a directory, making a file created in it durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
-
 // WritePublicKeyFile writes pub to dataDir/PublicKeyFile (mode 0600), through
 // a temporary file and a rename, and fsyncs the directory. An existing file
 // is replaced.
@@ -116,7 +108,7 @@ func WritePublicKeyFile(dataDir string, pub ed25519.PublicKey) error {
 	if err := os.Rename(tmp.Name(), filepath.Join(dataDir, PublicKeyFile)); err != nil {
 		return err
 	}
-	return syncDir(dataDir)
+	return fsutil.SyncDir(dataDir)
 }
 
 // ReadPublicKeyFile reads the audit public key from dataDir/PublicKeyFile:

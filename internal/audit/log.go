@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
+
+	"github.com/ron-kms/ron-kms/internal/fsutil"
 )
 
 var (
@@ -260,7 +262,7 @@ func (l *Log) load() error {
 		return err
 	}
 	if len(ns) == 0 {
-		if err := syncDir(filepath.Dir(filepath.Clean(l.dir))); err != nil {
+		if err := fsutil.SyncDir(filepath.Dir(filepath.Clean(l.dir))); err != nil {
 			return err
 		}
 		return l.createFile(1)
@@ -392,7 +394,7 @@ func (l *Log) createFile(n int) error {
 	}
 	if err == nil {
 		l.nFsyncs.Add(1)
-		err = syncDir(l.dir)
+		err = fsutil.SyncDir(l.dir)
 	}
 	if err != nil {
 		f.Close()

@@ -3,8 +3,9 @@ package audit
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"os"
+
+	"github.com/ron-kms/ron-kms/internal/fsutil"
 )
 
 // Segment formats. A log file ("segment") is in one of two formats, and a
@@ -145,17 +146,4 @@ var _ logFile = osFile{}
 // Datasync makes the file's data durable without its metadata (fdatasync
 // where the system has it, else a full fsync). It is enough only when the
 // write did not change the file's size or block map.
-func (f osFile) Datasync() error {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var serr error
-	if err := rc.Control(func(fd uintptr) { serr = fdatasync(fd) }); err != nil {
-		return err
-	}
-	if serr != nil {
-		return fmt.Errorf("fdatasync %s: %w", f.Name(), serr)
-	}
-	return nil
-}
+func (f osFile) Datasync() error { return fsutil.Datasync(f.File) }

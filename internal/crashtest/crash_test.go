@@ -32,14 +32,18 @@ const (
 	maxRun        = 400 * time.Millisecond // longest
 )
 
-func cycles(t *testing.T) int {
-	s := os.Getenv("RON_KMS_CRASH_CYCLES")
+func cycles(t *testing.T) int { return envCount(t, "RON_KMS_CRASH_CYCLES", defaultCycles) }
+
+// envCount is the positive integer in the environment variable name, or def
+// when it is unset.
+func envCount(t *testing.T, name string, def int) int {
+	s := os.Getenv(name)
 	if s == "" {
-		return defaultCycles
+		return def
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil || n < 1 {
-		t.Fatalf("RON_KMS_CRASH_CYCLES=%q: want a positive integer", s)
+		t.Fatalf("%s=%q: want a positive integer", name, s)
 	}
 	return n
 }

@@ -15,7 +15,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -37,17 +36,7 @@ const (
 	ackWait = 30 * time.Second
 )
 
-func powerCuts(t *testing.T) int {
-	s := os.Getenv("RON_KMS_POWERCUT_CYCLES")
-	if s == "" {
-		return defaultPowerCuts
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 1 {
-		t.Fatalf("RON_KMS_POWERCUT_CYCLES=%q: want a positive integer", s)
-	}
-	return n
-}
+func powerCuts(t *testing.T) int { return envCount(t, "RON_KMS_POWERCUT_CYCLES", defaultPowerCuts) }
 
 // powerRig is one lazyfs mount with a data directory on it, the ledger of
 // what was acknowledged there, and the server running on it.

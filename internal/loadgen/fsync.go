@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"time"
+
+	"github.com/ron-kms/ron-kms/internal/fsutil"
 )
 
 // Modes of RunFsync.
@@ -115,7 +117,7 @@ func RunFsync(ctx context.Context, cfg FsyncConfig, progress Progress) (Result, 
 		if cfg.Mode == FsyncAppend {
 			err = f.Sync()
 		} else {
-			err = datasync(f)
+			err = fsutil.Datasync(f)
 		}
 		if err != nil {
 			return Result{}, err
@@ -140,17 +142,4 @@ func RunFsync(ctx context.Context, cfg FsyncConfig, progress Progress) (Result, 
 		PerOp: map[string]OpResult{cfg.Mode: {PayloadBytes: cfg.Bytes, Requests: n, Items: n,
 			OpsPerSec: float64(n) / elapsed.Seconds(), RequestsPerSec: float64(n) / elapsed.Seconds(), Latency: lat, Errors: map[string]int64{}}}}
 	return r, nil
-}
-
-// datasync is fdatasync(2) where the system has it, else fsync.
-func datasync(f *os.File) error {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var serr error
-	if err := rc.Control(func(fd uintptr) { serr = fdatasync(fd) }); err != nil {
-		return err
-	}
-	return serr
 }
