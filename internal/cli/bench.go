@@ -71,6 +71,12 @@ requests multiplexed over --conns connections. --client-batching drives
 sign and verify through the Go client package from --concurrency goroutines
 sharing one client, whose automatic batching coalesces their calls.
 
+Against a server, bench also reads its /metrics before and after the run and
+prints the server's own latency per stage of a request (auth, queue, decode,
+sign, verify, audit, write; p50 and p99 from kms_stage_latency_seconds) beside
+the client's. --fsync append|prealloc measures no server at all: bare syncs of
+--fsync-bytes, as the audit log does them, for the floor of its latency.
+
 --raw measures the same operations and algorithms in this process with no
 server (crypto/ed25519, or the project's signature, KEM and AES schemes) on
 --concurrency goroutines (default GOMAXPROCS), so that service figures can be
