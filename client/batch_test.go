@@ -223,13 +223,7 @@ func TestBatchingIsInvisible(t *testing.T) {
 			}
 			got[i-1], gotErr[i-1] = on.Sign(ctx, signs[i-1])
 		})
-		batches := 0
-		for _, s := range g.sent() {
-			if strings.HasPrefix(s, "/v1/kms/sign/batch ") {
-				batches++
-			}
-		}
-		if batches != 1 {
+		if batches := g.count("/v1/kms/sign/batch "); batches != 1 {
 			t.Fatalf("%d batch requests, want 1: %q", batches, g.sent())
 		}
 		for i, req := range signs {
@@ -284,13 +278,7 @@ func TestBatchingIsInvisible(t *testing.T) {
 			}
 			got[i-1], gotErr[i-1] = on.Verify(ctx, verifies[i-1])
 		})
-		batches := 0
-		for _, s := range g.sent() {
-			if strings.HasPrefix(s, "/v1/kms/verify/batch ") {
-				batches++
-			}
-		}
-		if batches != 1 {
+		if batches := g.count("/v1/kms/verify/batch "); batches != 1 {
 			t.Fatalf("%d batch requests, want 1", batches)
 		}
 		for i, req := range verifies {

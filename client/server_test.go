@@ -129,6 +129,18 @@ func (g *gate) sent() []string {
 	return append([]string(nil), g.bodies...)
 }
 
+// count is how many of the requests sent so far start with prefix
+// (route and a space).
+func (g *gate) count(prefix string) int {
+	n := 0
+	for _, s := range g.sent() {
+		if strings.HasPrefix(s, prefix) {
+			n++
+		}
+	}
+	return n
+}
+
 // queued is how many calls wait in b's queue.
 func queued[Req, Res any](b *batcher[Req, Res]) int {
 	b.mu.Lock()
